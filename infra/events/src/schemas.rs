@@ -1,0 +1,56 @@
+//! The committed JSON Schemas under `infra/events/schemas/`, generated from the types.
+//!
+//! Regenerate with `make schemas` (runs the `schemas_match_the_types` test with
+//! `UPDATE_SCHEMAS=1`); the same test fails when a committed file drifts.
+
+use std::path::PathBuf;
+
+use crate::catalog::{EventType, envelope_schema};
+
+/// Where the committed schema files live.
+pub fn schema_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas")
+}
+
+/// The schema file's exact expected text (pretty JSON, trailing newline).
+pub fn rendered_schema(event_type: EventType) -> String {
+    let mut text = serde_json::to_string_pretty(&envelope_schema(event_type)).expect("schema serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_match_the_types() {
+        let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
+        let mut drifted = Vec::new();
+        for t in EventType::ALL {
+            let path = schema_dir().join(t.schema_file_name());
+            let expected = rendered_schema(t);
+            if update {
+                std::fs::write(&path, &expected).expect("write schema");
+            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(expected.as_str()) {
+                drifted.push(path.display().to_string());
+            }
+        }
+        assert!(drifted.is_empty(), "schemas drifted from the Rust types (run `make schemas`): {drifted:?}");
+        let files = std::fs::read_dir(schema_dir()).unwrap().count();
+        assert_eq!(files, EventType::ALL.len(), "a schema file without an event type in the catalog");
+    }
+
+    #[test]
+    fn schemas_pin_the_type_and_require_the_payload_fields() {
+        let schema = envelope_schema(EventType::OrderCreated);
+        assert_eq!(schema["$id"], "urn:shopsphere:schema:OrderCreated:v1");
+        assert_eq!(schema["properties"]["type"]["const"], "shopsphere.order.OrderCreated.v1");
+        let required = schema["required"].as_array().unwrap();
+        for field in crate::decode::REQUIRED_FIELDS {
+            assert!(required.iter().any(|r| r == field), "{field} not required");
+        }
+        let text = schema.to_string();
+        assert!(text.contains("\"email\"") && text.contains("\"unit_price\""), "{text}");
+    }
+}

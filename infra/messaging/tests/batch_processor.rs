@@ -1,0 +1,210 @@
+//! Batch processor semantics over an in-memory queue.
+
+mod common;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_lambda_events::sqs::SqsMessage;
+use common::{batch, event, message};
+use shopsphere_events::EventType;
+use shopsphere_messaging::publisher::BoxError;
+use shopsphere_messaging::*;
+
+/// Records what the processor asked of the queue.
+#[derive(Default)]
+struct RecordingQueue {
+    dead_letters: Mutex<Vec<(String, String, String)>>,
+    delays: Mutex<Vec<(String, Duration)>>,
+    dlq_down: bool,
+}
+
+impl QueueOps for RecordingQueue {
+    async fn dead_letter(&self, letter: DeadLetter<'_>) -> Result<(), BoxError> {
+        if self.dlq_down {
+            return Err("DLQ unavailable".into());
+        }
+        let id = letter.message.message_id.clone().unwrap_or_default();
+        self.dead_letters.lock().unwrap().push((id, letter.code.to_owned(), letter.reason.to_owned()));
+        Ok(())
+    }
+
+    async fn delay_retry(&self, message: &SqsMessage, delay: Duration) -> Result<(), BoxError> {
+        self.delays.lock().unwrap().push((message.message_id.clone().unwrap_or_default(), delay));
+        Ok(())
+    }
+}
+
+fn failed_ids(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    ids.sort();
+    ids
+}
+
+fn ten_records() -> aws_lambda_events::sqs::SqsEvent {
+    batch((0..10).map(|i| message(&format!("m{i}"), &event(&format!("o{i}")).to_json())).collect())
+}
+
+#[tokio::test]
+async fn three_transient_failures_in_ten_return_exactly_those_three() {
+    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let handled = AtomicUsize::new(0);
+    let response = processor
+        .process(ten_records(), |env, _| {
+            handled.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match env.subject.as_str() {
+                    "o2" | "o5" | "o7" => Err(HandlerError::transient("table throttled")),
+                    _ => Ok(()),
+                }
+            }
+        })
+        .await;
+    assert_eq!(failed_ids(&response), ["m2", "m5", "m7"]);
+    assert_eq!(handled.load(Ordering::SeqCst), 10);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_goes_to_the_dlq_with_its_reason_and_is_acked() {
+    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let response = processor
+        .process(ten_records(), |env, _| async move {
+            match env.subject.as_str() {
+                "o3" => Err(HandlerError::permanent("unknown_sku", "sku SKU-X is not in the catalog")),
+                "o4" => Err(HandlerError::transient("timeout")),
+                _ => Ok(()),
+            }
+        })
+        .await;
+    assert_eq!(failed_ids(&response), ["m4"]);
+    let dead = processor_queue(&processor);
+    assert_eq!(dead, [("m3".to_owned(), "unknown_sku".to_owned(), "sku SKU-X is not in the catalog".to_owned())]);
+}
+
+fn processor_queue(p: &BatchProcessor<RecordingQueue>) -> Vec<(String, String, String)> {
+    // The processor owns the queue; reach it through a shared reference.
+    p.queue().dead_letters.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn undecodable_bodies_are_dead_lettered_with_the_decode_error() {
+    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let mut v2 = serde_json::to_value(event("o1")).unwrap();
+    v2["type"] = "shopsphere.inventory.InventoryUpdated.v2".into();
+    let records = batch(vec![
+        message("ok", &event("o0").to_json()),
+        message("garbage", "{not json"),
+        message("v2", &v2.to_string()),
+    ]);
+    let calls = AtomicUsize::new(0);
+    let response = processor
+        .process(records, |_, _| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
+        })
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the handler never sees undecodable records");
+    let mut dead = processor_queue(&processor);
+    dead.sort();
+    assert_eq!(dead[0].0, "garbage");
+    assert_eq!(dead[0].1, "not_json");
+    assert_eq!(dead[1].0, "v2");
+    assert_eq!(dead[1].1, "unsupported_version");
+    assert!(dead[1].2.contains("v2 of InventoryUpdated"), "{}", dead[1].2);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_its_record_not_the_batch() {
+    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let response = processor
+        .process(ten_records(), |env, _| async move {
+            assert_ne!(env.subject, "o6", "simulated bug");
+            Ok(())
+        })
+        .await;
+    assert_eq!(failed_ids(&response), ["m6"]);
+}
+
+#[tokio::test]
+async fn a_batch_where_every_record_fails_lists_every_id() {
+    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let response = processor.process(ten_records(), |_, _| async { Err(HandlerError::transient("down")) }).await;
+    assert_eq!(failed_ids(&response).len(), 10);
+}
+
+#[tokio::test]
+async fn when_the_dlq_is_unreachable_a_permanent_failure_is_retried_not_lost() {
+    let queue = RecordingQueue { dlq_down: true, ..Default::default() };
+    let processor = BatchProcessor::new(queue, ProcessorConfig::default());
+    let response = processor.process(batch(vec![message("bad", "nope")]), |_, _| async { Ok(()) }).await;
+    assert_eq!(failed_ids(&response), ["bad"]);
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded_by_the_config() {
+    let config = ProcessorConfig { concurrency: 3, backoff: None };
+    let processor = BatchProcessor::new(RecordingQueue::default(), config);
+    let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    processor
+        .process(ten_records(), |_, _| async {
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(n, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            now.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn transient_failures_are_delayed_by_receive_count_when_backoff_is_on() {
+    let backoff = Backoff { base: Duration::from_secs(5), max: Duration::from_secs(60) };
+    let processor =
+        BatchProcessor::new(RecordingQueue::default(), ProcessorConfig { concurrency: 2, backoff: Some(backoff) });
+    processor
+        .process(batch(vec![message("m1", &event("o1").to_json())]), |_, meta| async move {
+            assert_eq!(meta.receive_count, 2);
+            Err(HandlerError::transient("later"))
+        })
+        .await;
+    assert_eq!(*processor.queue().delays.lock().unwrap(), [("m1".to_owned(), Duration::from_secs(10))]);
+}
+
+#[tokio::test]
+async fn handlers_get_the_typed_event_in_both_body_forms() {
+    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let raw = event("o1").to_json();
+    let wrapped = serde_json::json!({
+        "Type": "Notification", "MessageId": "x", "TopicArn": "arn:aws:sns:us-east-1:000000000000:InventoryUpdated",
+        "Message": raw, "Timestamp": "2026-11-28T10:00:00Z"
+    })
+    .to_string();
+    let seen = Mutex::new(Vec::new());
+    let response = processor
+        .process(batch(vec![message("raw", &raw), message("sns", &wrapped)]), |env, meta| {
+            seen.lock().unwrap().push((meta.message_id, env.kind()));
+            async { Ok(()) }
+        })
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        [("raw".to_owned(), EventType::InventoryUpdated), ("sns".to_owned(), EventType::InventoryUpdated)]
+    );
+}
+
+#[tokio::test]
+async fn idempotency_errors_map_to_their_class() {
+    use shopsphere_idempotency::IdempotencyError;
+    let busy: HandlerError = IdempotencyError::<HandlerError>::AlreadyInProgress { key: "k".into() }.into();
+    assert!(matches!(busy, HandlerError::Transient(_)));
+    let mismatch: HandlerError = IdempotencyError::<HandlerError>::PayloadMismatch { key: "k".into() }.into();
+    assert!(matches!(mismatch, HandlerError::Permanent { ref code, .. } if code == "idempotency_payload_mismatch"));
+    let work: HandlerError = IdempotencyError::Work(HandlerError::permanent("bad", "x")).into();
+    assert!(matches!(work, HandlerError::Permanent { ref code, .. } if code == "bad"));
+}

@@ -1,0 +1,83 @@
+//! What every function binary does at cold start: JSON tracing, one shared AWS
+//! SDK configuration, and typed settings read from the environment (so a
+//! misconfigured function fails at init, not on its first message).
+
+use std::str::FromStr;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// The SDK configuration from the default chain (env, profile, container or
+/// instance credentials; `AWS_ENDPOINT_URL` for LocalStack), over a rustls
+/// client using ring so no build needs aws-lc-sys.
+pub async fn sdk_config() -> SdkConfig {
+    let http_client =
+        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).load().await
+}
+
+/// Structured JSON logs to stdout (CloudWatch picks them up as JSON), level
+/// from `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL`, `info` by default.
+pub fn init_tracing() {
+    let filter = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()))
+        .unwrap_or_else(|_| "info".to_owned());
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(String),
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid { name: String, value: String, reason: String },
+}
+
+/// A required environment variable.
+pub fn env_var(name: &str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ConfigError::Missing(name.to_owned())),
+    }
+}
+
+/// An optional, parsed environment variable with a default.
+pub fn env_or<T: FromStr>(name: &str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name: name.to_owned(),
+            value: v,
+            reason: e.to_string(),
+        }),
+        _ => Ok(default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_helpers_report_the_variable() {
+        // Variables unique to this test: the process environment is shared.
+        assert!(
+            matches!(env_var("SHOPSPHERE_TEST_UNSET"), Err(ConfigError::Missing(n)) if n == "SHOPSPHERE_TEST_UNSET")
+        );
+        assert_eq!(env_or("SHOPSPHERE_TEST_UNSET", 7u32).unwrap(), 7);
+        // SAFETY: no other test reads or writes this variable.
+        unsafe { std::env::set_var("SHOPSPHERE_TEST_BAD_NUMBER", "seven") };
+        let err = env_or("SHOPSPHERE_TEST_BAD_NUMBER", 7u32).unwrap_err().to_string();
+        assert!(err.contains("SHOPSPHERE_TEST_BAD_NUMBER") && err.contains("seven"), "{err}");
+    }
+}

@@ -126,6 +126,24 @@ cmd_up() {
     sleep 0.1; waited=$((waited + 1))
   done
   log "healthy after $((waited / 10)).$((waited % 10))s (pid $(cat "$PIDFILE"))"
+  warm_up
+}
+
+# Services load lazily on their first request (seconds each); pay that once
+# here rather than inside the first tests' timeouts.
+warm_up() {
+  local started=$SECONDS
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
+    "$VENV/bin/python" - "http://127.0.0.1:$PORT" <<'PY' || die "warm-up requests failed; see $LOG"
+import sys, boto3
+url = sys.argv[1]
+for service, call in [("sqs", "list_queues"), ("sns", "list_topics"), ("dynamodb", "list_tables"),
+                      ("dynamodbstreams", "list_streams"), ("cloudformation", "list_stacks"),
+                      ("sts", "get_caller_identity"), ("iam", "list_roles"), ("logs", "describe_log_groups"),
+                      ("cloudwatch", "describe_alarms"), ("s3", "list_buckets")]:
+    getattr(boto3.client(service, endpoint_url=url), call)()
+PY
+  log "services warmed up in $((SECONDS - started))s"
 }
 
 cmd_down() {
@@ -163,6 +181,8 @@ cmd_with() {
     "$@"
     return
   fi
+  # Each suite run starts from empty emulator state.
+  cmd_reset
   cmd_up
   local rc=0
   trap 'cmd_down' EXIT

@@ -14,9 +14,23 @@ pub fn schema_dir() -> PathBuf {
 
 /// The schema file's exact expected text (pretty JSON, trailing newline).
 pub fn rendered_schema(event_type: EventType) -> String {
-    let mut text = serde_json::to_string_pretty(&envelope_schema(event_type)).expect("schema serializes");
+    let mut text = serde_json::to_string_pretty(&sorted(envelope_schema(event_type))).expect("schema serializes");
     text.push('\n');
     text
+}
+
+/// Keys in sorted order at every level, whether or not serde_json's
+/// `preserve_order` feature is on in this build (feature unification varies).
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -4,16 +4,22 @@
 
 use std::str::FromStr;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 /// The SDK configuration from the default chain (env, profile, container or
 /// instance credentials; `AWS_ENDPOINT_URL` for LocalStack), over a rustls
 /// client using ring so no build needs aws-lc-sys.
 pub async fn sdk_config() -> SdkConfig {
+    config_loader().load().await
+}
+
+/// The loader behind [`sdk_config`], for callers that set more (tests pin
+/// endpoint, region and credentials).
+pub fn config_loader() -> ConfigLoader {
     let http_client =
         aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).load().await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
 }
 
 /// Structured JSON logs to stdout (CloudWatch picks them up as JSON), level

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod decode;
 pub mod envelope;
+pub mod samples;
 pub mod schemas;
 pub mod trace;
 

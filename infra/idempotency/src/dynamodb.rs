@@ -235,7 +235,7 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
-impl Idempotency<DynamoDbStore> {
+impl DynamoDbStore {
     /// Commit `writes` and the key's COMPLETED record (carrying `output`) in one
     /// TransactWriteItems: both or neither. The ticket is kept on failure; the
     /// caller completes differently or releases.
@@ -250,8 +250,8 @@ impl Idempotency<DynamoDbStore> {
             .map_err(|e| StoreError::Corrupt { key: ticket.key.clone(), reason: e.to_string() })?;
         let business = writes.len();
         let mut items = writes;
-        items.push(self.store().completion_item(&completed, ticket.owner_token));
-        let result = self.store().client().transact_write_items().set_transact_items(Some(items)).send().await;
+        items.push(self.completion_item(&completed, ticket.owner_token));
+        let result = self.client().transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) => match e.err() {
@@ -277,7 +277,9 @@ impl Idempotency<DynamoDbStore> {
             Err(e) => Err(unavailable(e).into()),
         }
     }
+}
 
+impl Idempotency<DynamoDbStore> {
     /// `run_once` whose effect is itself a DynamoDB write: `work` returns its
     /// output and the business writes; they commit with the COMPLETED record in
     /// one transaction. A business condition failure writes neither and
@@ -306,7 +308,7 @@ impl Idempotency<DynamoDbStore> {
                 return Err(IdempotencyError::Work(e));
             }
         };
-        match self.commit_with(&ticket, &output, writes).await {
+        match self.store().commit_with(&ticket, &output, writes).await {
             Ok(()) => Ok(output),
             Err(CommitError::BusinessCondition(failed)) => {
                 self.release(&ticket).await;

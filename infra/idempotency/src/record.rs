@@ -101,6 +101,29 @@ pub trait IdempotencyStore: Send + Sync {
     fn release(&self, key: &str, owner_token: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A shared store is a store (tests share one between the guard and a fake sink).
+impl<S: IdempotencyStore> IdempotencyStore for std::sync::Arc<S> {
+    fn acquire(
+        &self,
+        record: &IdempotencyRecord,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Acquire, StoreError>> + Send {
+        (**self).acquire(record, now_ms)
+    }
+
+    fn complete(
+        &self,
+        completed: &IdempotencyRecord,
+        owner_token: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).complete(completed, owner_token)
+    }
+
+    fn release(&self, key: &str, owner_token: i64) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(key, owner_token)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

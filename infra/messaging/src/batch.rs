@@ -235,6 +235,43 @@ impl<Q: QueueOps> BatchProcessor<Q> {
     }
 }
 
+/// Records dead letters and retry delays in memory, for handler tests.
+#[derive(Debug, Default)]
+pub struct InMemoryQueue {
+    dead_letters: std::sync::Mutex<Vec<(String, String, String)>>,
+    delays: std::sync::Mutex<Vec<(String, Duration)>>,
+}
+
+impl InMemoryQueue {
+    /// `(message id, error code, reason)` of each dead-lettered record.
+    pub fn dead_letters(&self) -> Vec<(String, String, String)> {
+        self.dead_letters.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `(message id, delay)` of each delayed retry.
+    pub fn delays(&self) -> Vec<(String, Duration)> {
+        self.delays.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl QueueOps for InMemoryQueue {
+    async fn dead_letter(&self, letter: DeadLetter<'_>) -> Result<(), BoxError> {
+        let id = letter.message.message_id.clone().unwrap_or_default();
+        self.dead_letters.lock().unwrap_or_else(|e| e.into_inner()).push((
+            id,
+            letter.code.to_owned(),
+            letter.reason.to_owned(),
+        ));
+        Ok(())
+    }
+
+    async fn delay_retry(&self, message: &SqsMessage, delay: Duration) -> Result<(), BoxError> {
+        let id = message.message_id.clone().unwrap_or_default();
+        self.delays.lock().unwrap_or_else(|e| e.into_inner()).push((id, delay));
+        Ok(())
+    }
+}
+
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     let text = panic
         .downcast_ref::<&str>()

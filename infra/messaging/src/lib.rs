@@ -3,9 +3,17 @@
 //! partial batch failures and dead-letters permanent ones with their reason.
 
 pub mod batch;
+pub mod consumer;
+pub mod lambda;
 pub mod publisher;
 pub mod sqs;
 
-pub use batch::{Backoff, BatchProcessor, DeadLetter, HandlerError, ProcessorConfig, QueueOps, RecordMeta};
-pub use publisher::{PublishError, Publisher, RejectedEntry, SnsPublisher, TopicMap};
+pub use batch::{
+    Backoff, BatchProcessor, DeadLetter, HandlerError, InMemoryQueue, ProcessorConfig, QueueOps, RecordMeta,
+};
+pub use consumer::{
+    ApplyEffect, Consumer, Decision, DynamoDbSink, EffectSink, Emitted, InMemorySink, Service, TransactWrites,
+};
+pub use lambda::SqsFunction;
+pub use publisher::{InMemoryPublisher, PublishError, Publisher, RejectedEntry, SnsPublisher, TopicMap};
 pub use sqs::SqsQueue;

@@ -187,3 +187,22 @@ impl Publisher for SnsPublisher {
         }
     }
 }
+
+/// Records what was published, for domain unit tests.
+#[derive(Debug, Default)]
+pub struct InMemoryPublisher {
+    published: std::sync::Mutex<Vec<Envelope>>,
+}
+
+impl InMemoryPublisher {
+    pub fn published(&self) -> Vec<Envelope> {
+        self.published.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Publisher for InMemoryPublisher {
+    async fn publish_all(&self, events: &[Envelope]) -> Result<(), PublishError> {
+        self.published.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(events);
+        Ok(())
+    }
+}

@@ -1,0 +1,119 @@
+//! Payment rules over fakes: charge, decline, refund, never twice.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+
+use shopsphere_events::samples;
+use shopsphere_events::{Event, EventType};
+use shopsphere_idempotency::Deadline;
+use shopsphere_messaging::HandlerError;
+use shopsphere_payment::PaymentStatus;
+use support::{CountingGateway, InMemoryPayments, consumer};
+
+#[tokio::test]
+async fn a_valid_card_is_charged_once_and_payment_processed_carries_the_items() {
+    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
+    let c = consumer(&payments, &gateway);
+    let order = samples::order_created("o-1", "tok_visa");
+    c.handle(order.clone(), Deadline::default()).await.unwrap();
+
+    let published = c.publisher.published();
+    assert_eq!(published.len(), 1);
+    let Event::PaymentProcessed(p) = &published[0].data else { panic!("{:?}", published[0].kind()) };
+    assert_eq!(p.amount.amount, 4500);
+    assert_eq!(p.items.iter().map(|i| (i.sku.as_str(), i.qty)).collect::<Vec<_>>(), [("SKU-MUG", 2), ("SKU-TEE", 1)]);
+    assert_eq!(published[0].causationid, order.id.to_string());
+    assert_eq!(payments.get_now("o-1").unwrap().status, PaymentStatus::Charged);
+    assert_eq!(gateway.charges.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_declined_card_is_recorded_and_announced_with_its_reason() {
+    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
+    let c = consumer(&payments, &gateway);
+    c.handle(samples::order_created("o-2", "tok_decline"), Deadline::default()).await.unwrap();
+    let published = c.publisher.published();
+    let Event::PaymentFailed(f) = &published[0].data else { panic!() };
+    assert_eq!(f.reason.code, "card_declined");
+    assert_eq!(payments.get_now("o-2").unwrap().status, PaymentStatus::Declined);
+}
+
+#[tokio::test]
+async fn a_duplicate_event_charges_once_and_republishes_the_same_event() {
+    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
+    let c = consumer(&payments, &gateway);
+    let order = samples::order_created("o-3", "tok_visa");
+    for _ in 0..3 {
+        c.handle(order.clone(), Deadline::default()).await.unwrap();
+    }
+    assert_eq!(gateway.charges.load(Ordering::SeqCst), 1);
+    let ids: Vec<_> = c.publisher.published().iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 3, "each repeat re-publishes (a crash may have hit between commit and publish)");
+    assert!(ids.iter().all(|id| *id == ids[0]), "with the same event id");
+}
+
+#[tokio::test]
+async fn a_second_order_created_for_the_same_order_does_not_charge_again() {
+    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
+    let c = consumer(&payments, &gateway);
+    let first = samples::order_created("o-4", "tok_visa");
+    let mut second = first.clone();
+    second.id = uuid::Uuid::new_v4();
+    c.handle(first, Deadline::default()).await.unwrap();
+    c.handle(second, Deadline::default()).await.unwrap();
+    assert_eq!(gateway.charges.load(Ordering::SeqCst), 1);
+    assert!(c.publisher.published().iter().all(|e| e.kind() == EventType::PaymentProcessed));
+}
+
+#[tokio::test]
+async fn a_stock_failure_is_compensated_by_exactly_one_refund() {
+    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
+    let c = consumer(&payments, &gateway);
+    let order = samples::order_created("o-5", "tok_visa");
+    c.handle(order.clone(), Deadline::default()).await.unwrap();
+    let paid = c.publisher.published()[0].clone();
+    let failed = samples::inventory_update_failed(&paid, &order);
+    c.handle(failed.clone(), Deadline::default()).await.unwrap();
+    c.handle(failed, Deadline::default()).await.unwrap();
+
+    assert_eq!(gateway.refunds.load(Ordering::SeqCst), 1);
+    let row = payments.get_now("o-5").unwrap();
+    assert_eq!(row.status, PaymentStatus::Refunded);
+    let refunds: Vec<_> = c.publisher.published().into_iter().filter(|e| e.kind() == EventType::PaymentRefunded).collect();
+    assert_eq!(refunds.len(), 2);
+    assert_eq!(refunds[0].id, refunds[1].id);
+    let Event::PaymentRefunded(r) = &refunds[0].data else { panic!() };
+    assert_eq!((r.amount.amount, r.refund_id.as_str()), (4500, row.refund_id.as_deref().unwrap()));
+}
+
+#[tokio::test]
+async fn a_refund_without_a_payment_is_a_permanent_error() {
+    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
+    let c = consumer(&payments, &gateway);
+    let order = samples::order_created("o-6", "tok_visa");
+    let failed = samples::inventory_update_failed(&samples::payment_processed(&order), &order);
+    let err = c.handle(failed, Deadline::default()).await.unwrap_err();
+    assert!(matches!(err, HandlerError::Permanent { ref code, .. } if code == "no_payment"), "{err}");
+}
+
+#[tokio::test]
+async fn a_gateway_outage_is_transient_and_the_retry_charges() {
+    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
+    let c = consumer(&payments, &gateway);
+    let order = samples::order_created("o-7", "tok_flaky");
+    let err = c.handle(order.clone(), Deadline::default()).await.unwrap_err();
+    assert!(matches!(err, HandlerError::Transient(_)), "{err}");
+    assert!(payments.get_now("o-7").is_none());
+    c.handle(order, Deadline::default()).await.unwrap();
+    assert_eq!(payments.get_now("o-7").unwrap().status, PaymentStatus::Charged);
+}
+
+#[tokio::test]
+async fn an_event_of_another_type_is_a_wiring_error() {
+    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
+    let c = consumer(&payments, &gateway);
+    let shipped = samples::whole_saga("o-8").pop().unwrap();
+    let err = c.handle(shipped, Deadline::default()).await.unwrap_err();
+    assert!(matches!(err, HandlerError::Permanent { ref code, .. } if code == "unexpected_event_type"), "{err}");
+}

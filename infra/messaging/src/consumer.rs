@@ -1,0 +1,209 @@
+//! An event consumer: the one loop every SQS-triggered function runs.
+//!
+//! For each record: check the type is one the service declared, take the
+//! idempotency key `<function>#<event id>`, let the service decide (domain
+//! logic, reads only), commit its effect together with the COMPLETED record
+//! (which stores the events to emit), then publish those events. A repeat of
+//! a completed event re-publishes the stored events with the same ids, so a
+//! crash between commit and publish loses nothing.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use serde::{Deserialize, Deserializer, Serialize};
+use shopsphere_events::{Envelope, EventType, decode_envelope};
+use shopsphere_idempotency::{
+    Begin, CommitError, Deadline, DynamoDbStore, Idempotency, IdempotencyError, IdempotencyStore, InMemoryStore,
+    StoreError, Ticket,
+};
+
+use crate::batch::{BatchProcessor, HandlerError, QueueOps};
+use crate::publisher::{InMemoryPublisher, Publisher};
+
+/// What a service decided for one event: a business effect and the events it causes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision<E> {
+    pub effect: E,
+    pub emit: Vec<Envelope>,
+}
+
+impl<E> Decision<E> {
+    pub fn new(effect: E, emit: Vec<Envelope>) -> Self {
+        Decision { effect, emit }
+    }
+}
+
+/// The domain side of a consumer.
+pub trait Service: Send + Sync {
+    /// Function name, the prefix of its idempotency keys.
+    const FUNCTION: &'static str;
+    /// The event types this service handles: also what its queue must be
+    /// subscribed to (checked against template.yaml).
+    const HANDLES: &'static [EventType];
+    type Effect: Send + Sync;
+
+    /// Decide what `event` means. May read state and call external ports; must
+    /// not write state (the effect is committed by the consumer).
+    fn decide(&self, event: &Envelope) -> impl Future<Output = Result<Decision<Self::Effect>, HandlerError>> + Send;
+}
+
+/// The events a completed record stores, to re-publish on a repeat.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Emitted(pub Vec<Envelope>);
+
+impl<'de> Deserialize<'de> for Emitted {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Vec::<serde_json::Value>::deserialize(d)?;
+        raw.into_iter().map(decode_envelope).collect::<Result<_, _>>().map(Emitted).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Commits an effect and the idempotency completion as one atomic step.
+pub trait EffectSink<E>: Send + Sync {
+    fn commit(
+        &self,
+        ticket: &Ticket,
+        effect: &E,
+        emitted: &Emitted,
+    ) -> impl Future<Output = Result<(), CommitError>> + Send;
+}
+
+/// How an effect becomes DynamoDB writes (implemented by a service's adapter).
+pub trait TransactWrites<E>: Send + Sync {
+    fn writes(&self, effect: &E) -> Vec<TransactWriteItem>;
+}
+
+/// The production sink: the effect's writes and the COMPLETED record in one
+/// TransactWriteItems.
+#[derive(Debug, Clone)]
+pub struct DynamoDbSink<W> {
+    store: DynamoDbStore,
+    writes: W,
+}
+
+impl<W> DynamoDbSink<W> {
+    pub fn new(store: DynamoDbStore, writes: W) -> Self {
+        DynamoDbSink { store, writes }
+    }
+}
+
+impl<E: Sync, W: TransactWrites<E>> EffectSink<E> for DynamoDbSink<W> {
+    async fn commit(&self, ticket: &Ticket, effect: &E, emitted: &Emitted) -> Result<(), CommitError> {
+        self.store.commit_with(ticket, emitted, self.writes.writes(effect)).await
+    }
+}
+
+/// Applies an effect to in-memory state (a service's fake repository).
+pub trait ApplyEffect<E>: Send + Sync {
+    /// Apply all of `effect` or none of it; `Err` names the failed condition.
+    fn apply(&self, effect: &E) -> Result<(), String>;
+}
+
+/// The unit-test sink: applies the effect to a fake, completes in an in-memory store.
+pub struct InMemorySink<A> {
+    pub store: Arc<InMemoryStore>,
+    pub state: A,
+}
+
+impl<E: Sync, A: ApplyEffect<E>> EffectSink<E> for InMemorySink<A> {
+    async fn commit(&self, ticket: &Ticket, effect: &E, emitted: &Emitted) -> Result<(), CommitError> {
+        let completed = ticket
+            .completed_record(emitted)
+            .map_err(|e| StoreError::Corrupt { key: ticket.key.clone(), reason: e.to_string() })?;
+        // Check ownership before applying, so a lost key changes nothing.
+        let current = self.store.get(&ticket.key);
+        if current.and_then(|r| r.in_progress_expiration) != Some(ticket.owner_token) {
+            return Err(StoreError::OwnershipLost { key: ticket.key.clone() }.into());
+        }
+        self.state.apply(effect).map_err(|_| CommitError::BusinessCondition(vec![0]))?;
+        self.store.complete(&completed, ticket.owner_token).await?;
+        Ok(())
+    }
+}
+
+/// A service wired to its idempotency store, effect sink and publisher.
+pub struct Consumer<Svc, Sink, St, P> {
+    pub service: Svc,
+    pub sink: Sink,
+    pub idempotency: Idempotency<St>,
+    pub publisher: P,
+}
+
+impl<Svc, Sink, St, P> Consumer<Svc, Sink, St, P>
+where
+    Svc: Service,
+    Sink: EffectSink<Svc::Effect>,
+    St: IdempotencyStore,
+    P: Publisher,
+{
+    /// One SQS batch (the Lambda handler's body).
+    pub async fn handle_batch<Q: QueueOps>(
+        &self,
+        processor: &BatchProcessor<Q>,
+        event: SqsEvent,
+        deadline: Deadline,
+    ) -> SqsBatchResponse {
+        processor.process(event, |envelope, _| self.handle(envelope, deadline)).await
+    }
+
+    /// One event, exactly once in effect.
+    pub async fn handle(&self, event: Envelope, deadline: Deadline) -> Result<(), HandlerError> {
+        if !Svc::HANDLES.contains(&event.kind()) {
+            return Err(HandlerError::permanent(
+                "unexpected_event_type",
+                format!("{} does not handle {} (subscription wiring is wrong)", Svc::FUNCTION, event.kind()),
+            ));
+        }
+        let key = format!("{}#{}", Svc::FUNCTION, event.id);
+        let ticket = match self.idempotency.begin::<_, Emitted, HandlerError>(&key, &event.data, deadline).await? {
+            Begin::Done(Emitted(events)) => {
+                tracing::info!(key, republished = events.len(), "duplicate event: effect already committed");
+                return Ok(self.publisher.publish_all(&events).await?);
+            }
+            Begin::Run(ticket) => ticket,
+        };
+        let decision = match self.service.decide(&event).await {
+            Ok(decision) => decision,
+            Err(e) => {
+                self.idempotency.release(&ticket).await;
+                return Err(e);
+            }
+        };
+        let emitted = Emitted(decision.emit);
+        if let Err(e) = self.sink.commit(&ticket, &decision.effect, &emitted).await {
+            if !matches!(e, CommitError::Store(StoreError::OwnershipLost { .. })) {
+                self.idempotency.release(&ticket).await;
+            }
+            return Err(commit_error(&key, e));
+        }
+        // Committed: a failure from here on is retried as a repeat, which re-publishes.
+        self.publisher.publish_all(&emitted.0).await?;
+        Ok(())
+    }
+}
+
+impl<Svc: Service, A: ApplyEffect<Svc::Effect>> Consumer<Svc, InMemorySink<A>, Arc<InMemoryStore>, InMemoryPublisher> {
+    /// A consumer over in-memory state, store and publisher (domain unit tests).
+    pub fn in_memory(service: Svc, state: A) -> Self {
+        let store = Arc::new(InMemoryStore::new());
+        Consumer {
+            service,
+            sink: InMemorySink { store: store.clone(), state },
+            idempotency: Idempotency::new(store),
+            publisher: InMemoryPublisher::default(),
+        }
+    }
+}
+
+fn commit_error(key: &str, e: CommitError) -> HandlerError {
+    match e {
+        // Someone changed the state we decided on (a race): decide again on retry.
+        CommitError::BusinessCondition(failed) => {
+            HandlerError::transient(format!("commit of {key} lost a race: write(s) {failed:?} failed their condition"))
+        }
+        CommitError::Store(e) => IdempotencyError::<HandlerError>::Store(e).into(),
+    }
+}

@@ -78,7 +78,8 @@ pub struct Payment<R, G> {
 }
 
 /// The event types this function publishes (its topics).
-pub const PUBLISHES: &[EventType] = &[EventType::PaymentProcessed, EventType::PaymentFailed, EventType::PaymentRefunded];
+pub const PUBLISHES: &[EventType] =
+    &[EventType::PaymentProcessed, EventType::PaymentFailed, EventType::PaymentRefunded];
 
 fn outcome_event(parent: &Envelope, record: &PaymentRecord) -> Envelope {
     let now = Utc::now();

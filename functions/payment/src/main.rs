@@ -1,7 +1,7 @@
 use shopsphere_messaging::SqsFunction;
-use shopsphere_payment::{PUBLISHES, Payment};
 use shopsphere_payment::dynamodb::PaymentsTable;
 use shopsphere_payment::gateway::SimulatedGateway;
+use shopsphere_payment::{PUBLISHES, Payment};
 use shopsphere_runtime::{env_or, env_var};
 
 #[tokio::main]

@@ -80,7 +80,8 @@ async fn a_stock_failure_is_compensated_by_exactly_one_refund() {
     assert_eq!(gateway.refunds.load(Ordering::SeqCst), 1);
     let row = payments.get_now("o-5").unwrap();
     assert_eq!(row.status, PaymentStatus::Refunded);
-    let refunds: Vec<_> = c.publisher.published().into_iter().filter(|e| e.kind() == EventType::PaymentRefunded).collect();
+    let refunds: Vec<_> =
+        c.publisher.published().into_iter().filter(|e| e.kind() == EventType::PaymentRefunded).collect();
     assert_eq!(refunds.len(), 2);
     assert_eq!(refunds[0].id, refunds[1].id);
     let Event::PaymentRefunded(r) = &refunds[0].data else { panic!() };

@@ -59,7 +59,11 @@ pub struct CountingGateway {
 
 impl CountingGateway {
     pub fn new() -> Self {
-        CountingGateway { inner: SimulatedGateway::new(50_000, 1), charges: AtomicUsize::new(0), refunds: AtomicUsize::new(0) }
+        CountingGateway {
+            inner: SimulatedGateway::new(50_000, 1),
+            charges: AtomicUsize::new(0),
+            refunds: AtomicUsize::new(0),
+        }
     }
 }
 

@@ -1,0 +1,69 @@
+//! Stock rules over a fake table.
+
+mod support;
+
+use shopsphere_events::{Event, EventType, SkuQty, samples};
+use shopsphere_idempotency::Deadline;
+use shopsphere_inventory::domain::merged;
+use support::{InMemoryStock, consumer};
+
+fn paid(order_id: &str) -> shopsphere_events::Envelope {
+    samples::payment_processed(&samples::order_created(order_id, "tok_visa"))
+}
+
+#[tokio::test]
+async fn enough_stock_deducts_every_line_and_announces_it() {
+    let stock = InMemoryStock::with(&[("SKU-MUG", 5), ("SKU-TEE", 1)]);
+    let c = consumer(&stock);
+    c.handle(paid("o-1"), Deadline::default()).await.unwrap();
+    assert_eq!((stock.level("SKU-MUG"), stock.level("SKU-TEE")), (3, 0));
+    let out = c.publisher.published();
+    let Event::InventoryUpdated(u) = &out[0].data else { panic!("{:?}", out[0].kind()) };
+    assert_eq!(u.items.len(), 2);
+}
+
+#[tokio::test]
+async fn a_short_sku_deducts_nothing_and_names_the_shortfall() {
+    let stock = InMemoryStock::with(&[("SKU-MUG", 1), ("SKU-TEE", 9)]);
+    let c = consumer(&stock);
+    c.handle(paid("o-2"), Deadline::default()).await.unwrap();
+    assert_eq!((stock.level("SKU-MUG"), stock.level("SKU-TEE")), (1, 9), "all or nothing");
+    let out = c.publisher.published();
+    let Event::InventoryUpdateFailed(f) = &out[0].data else { panic!("{:?}", out[0].kind()) };
+    assert_eq!(f.shortfalls.len(), 1);
+    assert_eq!((f.shortfalls[0].sku.as_str(), f.shortfalls[0].requested, f.shortfalls[0].available), ("SKU-MUG", 2, 1));
+    assert_eq!(f.payment_id, "pay-o-2", "carries what the refund needs");
+    assert_eq!(f.amount.amount, 4500);
+}
+
+#[tokio::test]
+async fn an_unknown_sku_counts_as_zero_stock() {
+    let stock = InMemoryStock::with(&[("SKU-MUG", 10)]);
+    let c = consumer(&stock);
+    c.handle(paid("o-3"), Deadline::default()).await.unwrap();
+    assert_eq!(c.publisher.published()[0].kind(), EventType::InventoryUpdateFailed);
+    assert_eq!(stock.level("SKU-MUG"), 10);
+}
+
+#[tokio::test]
+async fn a_redelivered_payment_deducts_once() {
+    let stock = InMemoryStock::with(&[("SKU-MUG", 5), ("SKU-TEE", 5)]);
+    let c = consumer(&stock);
+    let event = paid("o-4");
+    for _ in 0..3 {
+        c.handle(event.clone(), Deadline::default()).await.unwrap();
+    }
+    assert_eq!((stock.level("SKU-MUG"), stock.level("SKU-TEE")), (3, 4));
+    let ids: Vec<_> = c.publisher.published().iter().map(|e| e.id).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]));
+}
+
+#[test]
+fn lines_of_one_sku_are_merged() {
+    let items = [
+        SkuQty { sku: "A".into(), qty: 1 },
+        SkuQty { sku: "B".into(), qty: 2 },
+        SkuQty { sku: "A".into(), qty: 3 },
+    ];
+    assert_eq!(merged(&items), [SkuQty { sku: "A".into(), qty: 4 }, SkuQty { sku: "B".into(), qty: 2 }]);
+}

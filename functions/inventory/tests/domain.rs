@@ -60,10 +60,7 @@ async fn a_redelivered_payment_deducts_once() {
 
 #[test]
 fn lines_of_one_sku_are_merged() {
-    let items = [
-        SkuQty { sku: "A".into(), qty: 1 },
-        SkuQty { sku: "B".into(), qty: 2 },
-        SkuQty { sku: "A".into(), qty: 3 },
-    ];
+    let items =
+        [SkuQty { sku: "A".into(), qty: 1 }, SkuQty { sku: "B".into(), qty: 2 }, SkuQty { sku: "A".into(), qty: 3 }];
     assert_eq!(merged(&items), [SkuQty { sku: "A".into(), qty: 4 }, SkuQty { sku: "B".into(), qty: 2 }]);
 }

@@ -1,0 +1,16 @@
+use std::time::Duration;
+
+use shopsphere_messaging::SqsFunction;
+use shopsphere_notification::Notification;
+use shopsphere_notification::dynamodb::NotificationsTable;
+use shopsphere_notification::provider::SlowMailServer;
+use shopsphere_runtime::{env_or, env_var};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shopsphere_runtime::init_tracing();
+    let config = shopsphere_runtime::sdk_config().await;
+    let mail = SlowMailServer { delay: Duration::from_millis(env_or("NOTIFICATION_DELAY_MS", 3000)?) };
+    let sent_log = NotificationsTable { table: env_var("NOTIFICATIONS_TABLE")? };
+    SqsFunction::from_env(&config, Notification { mail }, sent_log, &[])?.run().await
+}

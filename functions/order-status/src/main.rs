@@ -1,0 +1,12 @@
+use shopsphere_messaging::SqsFunction;
+use shopsphere_order_status::OrderStatusService;
+use shopsphere_orders::OrdersTable;
+use shopsphere_runtime::env_var;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shopsphere_runtime::init_tracing();
+    let config = shopsphere_runtime::sdk_config().await;
+    let orders = OrdersTable::new(aws_sdk_dynamodb::Client::new(&config), env_var("ORDERS_TABLE")?);
+    SqsFunction::from_env(&config, OrderStatusService { orders: orders.clone() }, orders, &[])?.run().await
+}

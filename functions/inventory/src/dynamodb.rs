@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shopsphere_messaging::TransactWrites;
 
 use crate::domain::{RepoError, StockEffect, StockLevels};
@@ -90,21 +90,4 @@ impl TransactWrites<StockEffect> for InventoryTable {
             })
             .collect()
     }
-}
-
-/// A catalog entry: what order-api prices orders with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Product {
-    pub sku: String,
-    pub name: String,
-    /// Minor units.
-    pub price: i64,
-    pub currency: String,
-}
-
-/// Writes the catalog table (seeding).
-pub async fn put_product(client: &Client, table: &str, product: &Product) -> Result<(), RepoError> {
-    let item = serde_dynamo::to_item(product).map_err(|e| RepoError(e.to_string()))?;
-    client.put_item().table_name(table).set_item(Some(item)).send().await.map_err(|e| RepoError(e.to_string()))?;
-    Ok(())
 }

@@ -61,13 +61,14 @@ impl<'de> Deserialize<'de> for Emitted {
     }
 }
 
-/// Commits an effect and the idempotency completion as one atomic step.
+/// Commits an effect and the idempotency completion (carrying `output`, the
+/// result a repeat gets) as one atomic step.
 pub trait EffectSink<E>: Send + Sync {
-    fn commit(
+    fn commit<T: Serialize + Sync>(
         &self,
         ticket: &Ticket,
         effect: &E,
-        emitted: &Emitted,
+        output: &T,
     ) -> impl Future<Output = Result<(), CommitError>> + Send;
 }
 
@@ -91,8 +92,8 @@ impl<W> DynamoDbSink<W> {
 }
 
 impl<E: Sync, W: TransactWrites<E>> EffectSink<E> for DynamoDbSink<W> {
-    async fn commit(&self, ticket: &Ticket, effect: &E, emitted: &Emitted) -> Result<(), CommitError> {
-        self.store.commit_with(ticket, emitted, self.writes.writes(effect)).await
+    async fn commit<T: Serialize + Sync>(&self, ticket: &Ticket, effect: &E, output: &T) -> Result<(), CommitError> {
+        self.store.commit_with(ticket, output, self.writes.writes(effect)).await
     }
 }
 
@@ -109,9 +110,9 @@ pub struct InMemorySink<A> {
 }
 
 impl<E: Sync, A: ApplyEffect<E>> EffectSink<E> for InMemorySink<A> {
-    async fn commit(&self, ticket: &Ticket, effect: &E, emitted: &Emitted) -> Result<(), CommitError> {
+    async fn commit<T: Serialize + Sync>(&self, ticket: &Ticket, effect: &E, output: &T) -> Result<(), CommitError> {
         let completed = ticket
-            .completed_record(emitted)
+            .completed_record(output)
             .map_err(|e| StoreError::Corrupt { key: ticket.key.clone(), reason: e.to_string() })?;
         // Check ownership before applying, so a lost key changes nothing.
         let current = self.store.get(&ticket.key);

@@ -2,8 +2,10 @@
 //! order-outbox, order-status): the order row, which is also the status view,
 //! and the explicit state machine that moves it.
 
+pub mod catalog;
 pub mod dynamodb;
 pub mod view;
 
-pub use dynamodb::OrdersTable;
+pub use catalog::{CatalogTable, Product};
+pub use dynamodb::{OrdersTable, RepoError};
 pub use view::{OrderStatus, OrderView, TimelineEntry};

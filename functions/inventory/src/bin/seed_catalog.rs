@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 use serde::Deserialize;
-use shopsphere_inventory::dynamodb::{InventoryTable, Product, put_product};
+use shopsphere_inventory::dynamodb::InventoryTable;
+use shopsphere_orders::{CatalogTable, Product};
 use shopsphere_runtime::env_var;
 
 #[derive(Deserialize)]
@@ -24,12 +25,12 @@ async fn main() -> anyhow::Result<()> {
     let entries: Vec<SeedEntry> = serde_json::from_str(&text).context("parsing the catalog JSON")?;
     let config = shopsphere_runtime::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
-    let (catalog, inventory) =
-        (env_var("CATALOG_TABLE")?, InventoryTable::new(client.clone(), env_var("INVENTORY_TABLE")?));
+    let catalog = CatalogTable::new(client.clone(), env_var("CATALOG_TABLE")?);
+    let inventory = InventoryTable::new(client, env_var("INVENTORY_TABLE")?);
     for entry in &entries {
-        put_product(&client, &catalog, &entry.product).await?;
+        catalog.put(&entry.product).await?;
         inventory.put_stock(&entry.product.sku, entry.stock).await?;
     }
-    println!("seeded {} products into {catalog} and their stock", entries.len());
+    println!("seeded {} products and their stock", entries.len());
     Ok(())
 }

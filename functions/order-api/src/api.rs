@@ -1,0 +1,314 @@
+//! The HTTP API: routing, the three operations, problem responses.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use chrono::Utc;
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use shopsphere_events::{Currency, Money, OrderLine, TraceParent};
+use shopsphere_idempotency::{Begin, Deadline, Idempotency, IdempotencyError, IdempotencyStore};
+use shopsphere_messaging::{EffectSink, TransactWrites};
+use shopsphere_orders::{OrderStatus, OrderView, OrdersTable, Product, RepoError, TimelineEntry};
+
+use crate::request::{FieldError, MAX_BODY_BYTES, OrderRequest, validate};
+
+/// The catalog, as order-api reads it.
+pub trait Catalog: Send + Sync {
+    fn products(&self, skus: &[String]) -> impl Future<Output = Result<HashMap<String, Product>, RepoError>> + Send;
+    fn all(&self) -> impl Future<Output = Result<Vec<Product>, RepoError>> + Send;
+}
+
+impl Catalog for shopsphere_orders::CatalogTable {
+    fn products(&self, skus: &[String]) -> impl Future<Output = Result<HashMap<String, Product>, RepoError>> + Send {
+        shopsphere_orders::CatalogTable::products(self, skus)
+    }
+
+    fn all(&self) -> impl Future<Output = Result<Vec<Product>, RepoError>> + Send {
+        shopsphere_orders::CatalogTable::all(self)
+    }
+}
+
+/// Order reads.
+pub trait Orders: Send + Sync {
+    fn get(&self, order_id: &str) -> impl Future<Output = Result<Option<OrderView>, RepoError>> + Send;
+}
+
+impl Orders for OrdersTable {
+    fn get(&self, order_id: &str) -> impl Future<Output = Result<Option<OrderView>, RepoError>> + Send {
+        OrdersTable::get(self, order_id)
+    }
+}
+
+/// The write of a new order: the row (PENDING, version 1) that must not exist yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder(pub OrderView);
+
+impl TransactWrites<NewOrder> for OrdersTable {
+    fn writes(&self, order: &NewOrder) -> Vec<aws_sdk_dynamodb::types::TransactWriteItem> {
+        vec![self.versioned_put(&order.0)]
+    }
+}
+
+/// The 202 answer, also what a repeat with the same Idempotency-Key gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Accepted {
+    pub order_id: String,
+    pub status: String,
+    pub total: Money,
+}
+
+/// The order as `GET /orders/{id}` shows it (no payment token, no version).
+#[derive(Debug, Serialize)]
+struct OrderBody<'a> {
+    order_id: &'a str,
+    status: OrderStatus,
+    customer_id: &'a str,
+    email: &'a str,
+    lines: &'a [OrderLine],
+    total: Money,
+    created_at: &'a str,
+    updated_at: &'a str,
+    timeline: &'a [TimelineEntry],
+    reasons: &'a [shopsphere_events::Reason],
+}
+
+pub struct Api<C, O, K, S> {
+    pub catalog: C,
+    pub orders: O,
+    pub sink: K,
+    pub idempotency: Idempotency<S>,
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_string(body).expect("response bodies serialize")))
+        .expect("status and header are valid")
+}
+
+/// An RFC 9457 problem document.
+fn problem(status: StatusCode, title: &str, detail: impl Into<String>, errors: &[FieldError]) -> Response<Body> {
+    let mut body = json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail.into()});
+    if !errors.is_empty() {
+        body["errors"] = json!(errors);
+    }
+    let mut response = json_response(status, &body);
+    response.headers_mut().insert(header::CONTENT_TYPE, "application/problem+json".parse().expect("valid"));
+    response
+}
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> Response<Body> {
+    tracing::error!(error = %e, "{what} failed");
+    let mut response =
+        problem(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", format!("{what} failed; retry shortly"), &[]);
+    response.headers_mut().insert(header::RETRY_AFTER, "1".parse().expect("valid"));
+    response
+}
+
+impl<C, O, K, S> Api<C, O, K, S>
+where
+    C: Catalog,
+    O: Orders,
+    K: EffectSink<NewOrder>,
+    S: IdempotencyStore,
+{
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        // API Gateway's raw path; a request built elsewhere (tests) has only the URI.
+        let path = match request.raw_http_path() {
+            "" => request.uri().path(),
+            raw => raw,
+        };
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // A named stage may prefix the path: match on its end.
+        match (request.method(), segments.as_slice()) {
+            (&Method::POST, [.., "orders"]) => self.place(&request).await,
+            (&Method::GET, [.., "orders", id]) => self.get(id).await,
+            (&Method::GET, [.., "products"]) => self.products().await,
+            (_, [.., "orders"] | [.., "orders", _] | [.., "products"]) => problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                format!("{} {path}", request.method()),
+                &[],
+            ),
+            _ => problem(StatusCode::NOT_FOUND, "Not found", format!("no route for {path}"), &[]),
+        }
+    }
+
+    async fn place(&self, request: &Request) -> Response<Body> {
+        let body: &[u8] = request.body().as_ref();
+        if body.len() > MAX_BODY_BYTES {
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Body too large",
+                format!("at most {MAX_BODY_BYTES} bytes"),
+                &[],
+            );
+        }
+        let json: Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                let errors = [FieldError { field: "body".into(), message: format!("is not valid JSON: {e}") }];
+                return problem(StatusCode::BAD_REQUEST, "Invalid order", "the body is not JSON", &errors);
+            }
+        };
+        let order = match validate(&json) {
+            Ok(order) => order,
+            Err(errors) => return problem(StatusCode::BAD_REQUEST, "Invalid order", "see errors", &errors),
+        };
+        let key = match request.headers().get("idempotency-key").map(|v| v.to_str()) {
+            None => None,
+            Some(Ok(k)) if (1..=255).contains(&k.len()) => Some(k.to_owned()),
+            Some(_) => {
+                let errors = [FieldError {
+                    field: "Idempotency-Key".into(),
+                    message: "must be 1 to 255 visible ASCII characters".into(),
+                }];
+                return problem(StatusCode::BAD_REQUEST, "Invalid order", "bad header", &errors);
+            }
+        };
+        let (lines, total) = match self.price(&order).await {
+            Ok(Ok(priced)) => priced,
+            Ok(Err(errors)) => return problem(StatusCode::BAD_REQUEST, "Invalid order", "see errors", &errors),
+            Err(e) => return unavailable("reading the catalog", e),
+        };
+        let request_id = request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        let correlation_id = key
+            .clone()
+            .unwrap_or_else(|| if request_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { request_id });
+        let idempotency_key = format!("order-api#{}", key.as_deref().unwrap_or(&correlation_id));
+        let deadline = request.lambda_context_ref().map(Deadline::from).unwrap_or_default();
+        let ticket = match self
+            .idempotency
+            .begin::<_, Accepted, std::convert::Infallible>(&idempotency_key, &json, deadline)
+            .await
+        {
+            Ok(Begin::Run(ticket)) => ticket,
+            Ok(Begin::Done(saved)) => return json_response(StatusCode::ACCEPTED, &saved),
+            Err(IdempotencyError::PayloadMismatch { .. }) => {
+                return problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Idempotency-Key reused",
+                    "this key was used with a different body",
+                    &[],
+                );
+            }
+            Err(IdempotencyError::AlreadyInProgress { .. }) => {
+                let mut r = problem(
+                    StatusCode::CONFLICT,
+                    "Request in progress",
+                    "a request with this key is being processed",
+                    &[],
+                );
+                r.headers_mut().insert(header::RETRY_AFTER, "1".parse().expect("valid"));
+                return r;
+            }
+            Err(e) => return unavailable("the idempotency check", e),
+        };
+        let now = Utc::now().to_rfc3339();
+        let traceparent = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.parse::<TraceParent>().ok())
+            .map(|t| t.to_string());
+        let view = OrderView {
+            order_id: uuid::Uuid::new_v4().to_string(),
+            status: OrderStatus::Pending,
+            customer_id: order.customer_id,
+            email: order.email,
+            lines,
+            total,
+            payment_token: order.payment_token,
+            correlation_id,
+            traceparent,
+            created_at: now.clone(),
+            updated_at: now,
+            timeline: vec![],
+            reasons: vec![],
+            version: 1,
+        };
+        let accepted = Accepted { order_id: view.order_id.clone(), status: "PENDING".into(), total };
+        if let Err(e) = self.sink.commit(&ticket, &NewOrder(view), &accepted).await {
+            self.idempotency.release(&ticket).await;
+            return unavailable("saving the order", e);
+        }
+        tracing::info!(order_id = %accepted.order_id, total = accepted.total.amount, "order accepted");
+        json_response(StatusCode::ACCEPTED, &accepted)
+    }
+
+    /// Lines priced from the catalog, never from the client.
+    async fn price(&self, order: &OrderRequest) -> Result<Result<(Vec<OrderLine>, Money), Vec<FieldError>>, RepoError> {
+        let skus: Vec<String> = order.items.iter().map(|i| i.sku.clone()).collect();
+        let catalog = self.catalog.products(&skus).await?;
+        let mut errors = Vec::new();
+        let mut lines = Vec::new();
+        let mut currency: Option<Currency> = None;
+        for (i, item) in order.items.iter().enumerate() {
+            let Some(product) = catalog.get(&item.sku) else {
+                errors.push(FieldError {
+                    field: format!("items[{i}].sku"),
+                    message: format!("{} is not in the catalog", item.sku),
+                });
+                continue;
+            };
+            let Ok(product_currency) = product.currency.parse::<Currency>() else {
+                errors.push(FieldError { field: format!("items[{i}].sku"), message: "has no valid price".into() });
+                continue;
+            };
+            if *currency.get_or_insert(product_currency) != product_currency {
+                errors.push(FieldError {
+                    field: format!("items[{i}].sku"),
+                    message: "is priced in another currency".into(),
+                });
+            }
+            let line_total = product.price * i64::from(item.qty);
+            lines.push(OrderLine {
+                sku: product.sku.clone(),
+                name: product.name.clone(),
+                qty: item.qty,
+                unit_price: product.price,
+                line_total,
+            });
+        }
+        match currency {
+            Some(currency) if errors.is_empty() => {
+                let total = Money { amount: lines.iter().map(|l| l.line_total).sum(), currency };
+                Ok(Ok((lines, total)))
+            }
+            _ => Ok(Err(errors)),
+        }
+    }
+
+    async fn get(&self, order_id: &str) -> Response<Body> {
+        match self.orders.get(order_id).await {
+            Ok(Some(v)) => json_response(
+                StatusCode::OK,
+                &OrderBody {
+                    order_id: &v.order_id,
+                    status: v.status,
+                    customer_id: &v.customer_id,
+                    email: &v.email,
+                    lines: &v.lines,
+                    total: v.total,
+                    created_at: &v.created_at,
+                    updated_at: &v.updated_at,
+                    timeline: &v.timeline,
+                    reasons: &v.reasons,
+                },
+            ),
+            Ok(None) => problem(StatusCode::NOT_FOUND, "Order not found", format!("no order {order_id}"), &[]),
+            Err(e) => unavailable("reading the order", e),
+        }
+    }
+
+    async fn products(&self) -> Response<Body> {
+        match self.catalog.all().await {
+            Ok(products) => json_response(StatusCode::OK, &json!({ "products": products })),
+            Err(e) => unavailable("reading the catalog", e),
+        }
+    }
+}

@@ -144,6 +144,10 @@ impl<Q: QueueOps> BatchProcessor<Q> {
         &self.queue
     }
 
+    pub fn into_queue(self) -> Q {
+        self.queue
+    }
+
     /// Handle every record; the response lists exactly the records to retry.
     /// Never fails as a whole: a batch where every record failed lists them all.
     pub async fn process<H, Fut>(&self, event: SqsEvent, handler: H) -> SqsBatchResponse

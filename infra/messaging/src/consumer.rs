@@ -150,6 +150,16 @@ where
         processor.process(event, |envelope, _| self.handle(envelope, deadline)).await
     }
 
+    /// One Lambda invocation: the deadline comes from its context.
+    pub async fn handle_lambda<Q: QueueOps>(
+        &self,
+        processor: &BatchProcessor<Q>,
+        event: lambda_runtime::LambdaEvent<SqsEvent>,
+    ) -> SqsBatchResponse {
+        let deadline = Deadline::from(&event.context);
+        self.handle_batch(processor, event.payload, deadline).await
+    }
+
     /// One event, exactly once in effect.
     pub async fn handle(&self, event: Envelope, deadline: Deadline) -> Result<(), HandlerError> {
         if !Svc::HANDLES.contains(&event.kind()) {

@@ -7,7 +7,7 @@ use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use shopsphere_events::EventType;
-use shopsphere_idempotency::{Deadline, DynamoDbStore, Idempotency};
+use shopsphere_idempotency::{DynamoDbStore, Idempotency};
 use shopsphere_runtime::{ConfigError, env_or, env_var};
 
 use crate::batch::{Backoff, BatchProcessor, ProcessorConfig};
@@ -49,8 +49,7 @@ where
     }
 
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Infallible> {
-        let deadline = Deadline::from(&event.context);
-        Ok(self.consumer.handle_batch(&self.processor, event.payload, deadline).await)
+        Ok(self.consumer.handle_lambda(&self.processor, event).await)
     }
 
     /// Serve invocations until the runtime stops.

@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod lambda;
 pub mod publisher;
 pub mod sqs;
+pub mod testing;
 
 pub use batch::{
     Backoff, BatchProcessor, DeadLetter, HandlerError, InMemoryQueue, ProcessorConfig, QueueOps, RecordMeta,

@@ -2,10 +2,11 @@
 //! (count and revenue) and is archived whole, append-only, for replay. Both
 //! writes commit with the idempotency completion, so a redelivery counts once.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use shopsphere_events::{Envelope, Event, EventType};
 use shopsphere_messaging::{Decision, HandlerError, Service, TransactWrites};
+use shopsphere_runtime::dynamodb::Table;
 
 /// What one event adds to its hour.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,11 +84,12 @@ impl Service for Analytics {
     }
 }
 
-/// The analytics (counters) and event archive tables.
+/// The analytics (counters, partition key `pk`) and event archive (`order_id`
+/// + `time_event_id`) tables.
 #[derive(Debug, Clone)]
 pub struct AnalyticsTables {
     pub counters: String,
-    pub archive: String,
+    pub archive: Table,
 }
 
 impl TransactWrites<AnalyticsEffect> for AnalyticsTables {
@@ -112,15 +114,9 @@ impl TransactWrites<AnalyticsEffect> for AnalyticsTables {
             None => update.update_expression("ADD #count :one, revenue :revenue SET #hour = :hour, event_type = :type"),
         }
         .expression_attribute_names("#hour", "hour");
-        let put = Put::builder()
-            .table_name(&self.archive)
-            .set_item(Some(serde_dynamo::to_item(&effect.archive).expect("an archived event maps to an item")))
-            .condition_expression("attribute_not_exists(time_event_id)")
-            .build()
-            .expect("table and item are set");
         vec![
             TransactWriteItem::builder().update(update.build().expect("table, key and expression are set")).build(),
-            TransactWriteItem::builder().put(put).build(),
+            self.archive.put_if(&effect.archive, "attribute_not_exists(time_event_id)", []),
         ]
     }
 }

@@ -1,75 +1,40 @@
-//! The inventory table (partition key `sku`, number attribute `stock`) and the
-//! catalog table (partition key `sku`), which the seed tool fills.
+//! The inventory table (partition key `sku`, number attribute `stock`).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
-use serde::Deserialize;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
 use shopsphere_messaging::TransactWrites;
+use shopsphere_runtime::dynamodb::Table;
 
 use crate::domain::{RepoError, StockEffect, StockLevels};
 
-#[derive(Debug, Clone)]
-pub struct InventoryTable {
-    client: Client,
-    table: String,
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StockRow {
+    pub sku: String,
+    pub stock: u32,
 }
+
+#[derive(Debug, Clone)]
+pub struct InventoryTable(pub Table);
 
 impl InventoryTable {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        InventoryTable { client, table: table.into() }
+        InventoryTable(Table::new(client, table, "sku"))
     }
 
     /// Set a sku's stock (seeding).
     pub async fn put_stock(&self, sku: &str, stock: u32) -> Result<(), RepoError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("sku", AttributeValue::S(sku.to_owned()))
-            .item("stock", AttributeValue::N(stock.to_string()))
-            .send()
-            .await
-            .map_err(|e| RepoError(e.to_string()))?;
-        Ok(())
+        self.0.put(&StockRow { sku: sku.to_owned(), stock }).await.map_err(|e| RepoError(e.to_string()))
     }
 }
 
 impl StockLevels for InventoryTable {
     async fn levels(&self, skus: &[String]) -> Result<HashMap<String, u32>, RepoError> {
-        let mut levels = HashMap::new();
-        // BatchGetItem takes at most 100 keys; an order has at most 100 lines.
-        for chunk in skus.chunks(100) {
-            let keys = chunk.iter().map(|sku| HashMap::from([("sku".to_owned(), AttributeValue::S(sku.clone()))]));
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(keys.collect()))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| RepoError(e.to_string()))?;
-            let mut pending = Some(HashMap::from([(self.table.clone(), request)]));
-            while let Some(items) = pending.take().filter(|p| !p.is_empty()) {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(items))
-                    .send()
-                    .await
-                    .map_err(|e| RepoError(e.to_string()))?;
-                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                    let row: StockRow = serde_dynamo::from_item(item).map_err(|e| RepoError(e.to_string()))?;
-                    levels.insert(row.sku, row.stock);
-                }
-                pending = out.unprocessed_keys;
-            }
-        }
-        Ok(levels)
+        let rows: Vec<StockRow> = self.0.batch_get(skus).await.map_err(|e| RepoError(e.to_string()))?;
+        Ok(rows.into_iter().map(|r| (r.sku, r.stock)).collect())
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct StockRow {
-    sku: String,
-    stock: u32,
 }
 
 impl TransactWrites<StockEffect> for InventoryTable {
@@ -79,8 +44,8 @@ impl TransactWrites<StockEffect> for InventoryTable {
             .iter()
             .map(|item| {
                 let update = Update::builder()
-                    .table_name(&self.table)
-                    .key("sku", AttributeValue::S(item.sku.clone()))
+                    .table_name(self.0.name())
+                    .set_key(Some(self.0.key_of(&item.sku)))
                     .update_expression("SET stock = stock - :qty")
                     .condition_expression("stock >= :qty")
                     .expression_attribute_values(":qty", AttributeValue::N(item.qty.to_string()))

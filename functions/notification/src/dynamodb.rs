@@ -1,23 +1,22 @@
 //! The notifications table (partition key `event_id`): the sent log.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use shopsphere_messaging::TransactWrites;
+use shopsphere_runtime::dynamodb::Table;
 
 use crate::domain::SentEmail;
 
 #[derive(Debug, Clone)]
-pub struct NotificationsTable {
-    pub table: String,
+pub struct NotificationsTable(pub Table);
+
+impl NotificationsTable {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        NotificationsTable(Table::new(client, table, "event_id"))
+    }
 }
 
 impl TransactWrites<SentEmail> for NotificationsTable {
     fn writes(&self, sent: &SentEmail) -> Vec<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(sent).expect("a sent email maps to an item")))
-            .condition_expression("attribute_not_exists(event_id)")
-            .build()
-            .expect("table and item are set");
-        vec![TransactWriteItem::builder().put(put).build()]
+        vec![self.0.put_new(sent)]
     }
 }

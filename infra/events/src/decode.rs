@@ -104,33 +104,7 @@ pub fn decode_envelope(value: Value) -> Result<Envelope, DecodeError> {
 
     let raw: Envelope<Value> =
         serde_path_to_error::deserialize(value).map_err(|e| invalid(&e.path().to_string(), e.inner().to_string()))?;
-    let Envelope {
-        specversion,
-        id,
-        source,
-        event_type: type_string,
-        dataschema,
-        time,
-        subject,
-        correlationid,
-        causationid,
-        traceparent,
-        data,
-    } = raw;
-    let data = decode_data(event_type, data)?;
-    Ok(Envelope {
-        specversion,
-        id,
-        source,
-        event_type: type_string,
-        dataschema,
-        time,
-        subject,
-        correlationid,
-        causationid,
-        traceparent,
-        data,
-    })
+    raw.try_map_data(|data| decode_data(event_type, data))
 }
 
 /// `shopsphere.<service>.<Name>.v<major>` → the catalog type, if we read that version.

@@ -103,6 +103,25 @@ impl Envelope<Event> {
     }
 }
 
+impl<D> Envelope<D> {
+    /// The same envelope around another form of its payload.
+    pub fn try_map_data<T, E>(self, f: impl FnOnce(D) -> Result<T, E>) -> Result<Envelope<T>, E> {
+        Ok(Envelope {
+            specversion: self.specversion,
+            id: self.id,
+            source: self.source,
+            event_type: self.event_type,
+            dataschema: self.dataschema,
+            time: self.time,
+            subject: self.subject,
+            correlationid: self.correlationid,
+            causationid: self.causationid,
+            traceparent: self.traceparent,
+            data: f(self.data)?,
+        })
+    }
+}
+
 /// What starts a saga: the request's correlation id, the id of what caused
 /// the root event (e.g. the order id for the outbox) and the caller's trace.
 #[derive(Debug, Clone)]

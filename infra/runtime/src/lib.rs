@@ -2,6 +2,8 @@
 //! SDK configuration, and typed settings read from the environment (so a
 //! misconfigured function fails at init, not on its first message).
 
+pub mod dynamodb;
+
 use std::str::FromStr;
 
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};

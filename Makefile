@@ -6,7 +6,11 @@ SHELL := bash
 CARGO ?= cargo
 LS := localstack/ls.sh
 
-.PHONY: help test unit-test lint fmt schemas localstack-up localstack-down localstack-reset localstack-install
+TOOLS = $(shell .ci/tools.sh)
+# Pinned lint/build tools run offline; no telemetry.
+TOOL_ENV = PATH="$(TOOLS):$$PATH" SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+
+.PHONY: help test unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -21,9 +25,23 @@ test: ## every test: unit, adapter, and the LocalStack integration suites (start
 unit-test: ## tests that need no emulator (the LocalStack crate is skipped)
 	$(CARGO) test --workspace --exclude shopsphere-localstack-tests
 
-lint: ## rustfmt and clippy, warnings are errors
+lint: lint-rust lint-template ## every linter: Rust and template.yaml
+
+lint-rust: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint-template: ## sam validate --lint and cfn-lint with the serverless rules (pinned, offline)
+	$(TOOL_ENV) sam validate --lint -t template.yaml
+	$(TOOL_ENV) cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+
+package: ## sam build: an arm64 bootstrap per function in .aws-sam/build (cargo-lambda + zig)
+	rustup target add aarch64-unknown-linux-gnu
+	$(TOOL_ENV) sam build --beta-features -t template.yaml
+	@# ELF e_machine (bytes 18-19) 0xb7 = aarch64.
+	@for f in .aws-sam/build/*Function; do \
+	  [ "$$(od -An -tx1 -j18 -N2 "$$f/bootstrap" | tr -d ' ')" = b700 ] || { echo "$$f: no arm64 bootstrap"; exit 1; }; \
+	  echo "$$f/bootstrap: arm64 ELF, $$(du -h "$$f/bootstrap" | cut -f1)"; done
 
 fmt: ## format the code
 	$(CARGO) fmt --all

@@ -8,6 +8,12 @@ use shopsphere_events::{Envelope, Event, EventType};
 use shopsphere_messaging::{Decision, HandlerError, Service, TransactWrites};
 use shopsphere_runtime::dynamodb::Table;
 
+/// The event types this function consumes: its queue is subscribed to exactly these topics.
+pub const HANDLES: &[EventType] = &EventType::ALL;
+
+/// The event types this function publishes (none).
+pub const PUBLISHES: &[EventType] = &[];
+
 /// What one event adds to its hour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterDelta {
@@ -76,7 +82,7 @@ pub struct Analytics;
 
 impl Service for Analytics {
     const FUNCTION: &'static str = "analytics";
-    const HANDLES: &'static [EventType] = &EventType::ALL;
+    const HANDLES: &'static [EventType] = HANDLES;
     type Effect = AnalyticsEffect;
 
     async fn decide(&self, event: &Envelope) -> Result<Decision<AnalyticsEffect>, HandlerError> {

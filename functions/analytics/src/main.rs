@@ -9,5 +9,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = shopsphere_runtime::sdk_config().await;
     let archive = Table::new(aws_sdk_dynamodb::Client::new(&config), env_var("EVENT_ARCHIVE_TABLE")?, "order_id");
     let tables = AnalyticsTables { counters: env_var("ANALYTICS_TABLE")?, archive };
-    SqsFunction::from_env(&config, Analytics, tables, &[])?.run().await
+    SqsFunction::from_env(&config, Analytics, tables, shopsphere_analytics::PUBLISHES)?.run().await
 }

@@ -10,6 +10,10 @@ use shopsphere_events::{
 };
 use shopsphere_messaging::{Decision, HandlerError, Service};
 
+/// The event types this function consumes: its queue is subscribed to exactly these topics.
+pub const HANDLES: &[EventType] = &[EventType::PaymentProcessed];
+
+/// The event types this function publishes: it may publish to exactly these topics.
 pub const PUBLISHES: &[EventType] = &[EventType::InventoryUpdated, EventType::InventoryUpdateFailed];
 
 /// What to write: deduct these quantities (one per sku), or nothing.
@@ -78,7 +82,7 @@ impl<S: StockLevels> Inventory<S> {
 
 impl<S: StockLevels> Service for Inventory<S> {
     const FUNCTION: &'static str = "inventory";
-    const HANDLES: &'static [EventType] = &[EventType::PaymentProcessed];
+    const HANDLES: &'static [EventType] = HANDLES;
     type Effect = StockEffect;
 
     async fn decide(&self, event: &Envelope) -> Result<Decision<StockEffect>, HandlerError> {

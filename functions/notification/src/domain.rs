@@ -7,6 +7,19 @@ use serde::{Deserialize, Serialize};
 use shopsphere_events::{Envelope, Event, EventType, Money};
 use shopsphere_messaging::{Decision, HandlerError, Service};
 
+/// The event types this function consumes: its queue is subscribed to exactly these topics.
+pub const HANDLES: &[EventType] = &[
+    EventType::OrderCreated,
+    EventType::PaymentProcessed,
+    EventType::PaymentFailed,
+    EventType::InventoryUpdateFailed,
+    EventType::PaymentRefunded,
+    EventType::OrderShipped,
+];
+
+/// The event types this function publishes (none).
+pub const PUBLISHES: &[EventType] = &[];
+
 /// One rendered email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Email {
@@ -109,14 +122,7 @@ pub struct Notification<M> {
 
 impl<M: MailProvider> Service for Notification<M> {
     const FUNCTION: &'static str = "notification";
-    const HANDLES: &'static [EventType] = &[
-        EventType::OrderCreated,
-        EventType::PaymentProcessed,
-        EventType::PaymentFailed,
-        EventType::InventoryUpdateFailed,
-        EventType::PaymentRefunded,
-        EventType::OrderShipped,
-    ];
+    const HANDLES: &'static [EventType] = HANDLES;
     /// The sent email to record.
     type Effect = SentEmail;
 

@@ -12,5 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = shopsphere_runtime::sdk_config().await;
     let mail = SlowMailServer { delay: Duration::from_millis(env_or("NOTIFICATION_DELAY_MS", 3000)?) };
     let sent_log = NotificationsTable::new(aws_sdk_dynamodb::Client::new(&config), env_var("NOTIFICATIONS_TABLE")?);
-    SqsFunction::from_env(&config, Notification { mail }, sent_log, &[])?.run().await
+    SqsFunction::from_env(&config, Notification { mail }, sent_log, shopsphere_notification::domain::PUBLISHES)?
+        .run()
+        .await
 }

@@ -11,6 +11,12 @@ use shopsphere_events::{Envelope, EventType};
 use shopsphere_messaging::{Decision, HandlerError, Service, TransactWrites};
 use shopsphere_orders::{OrderView, OrdersTable};
 
+/// The event types this function consumes: its queue is subscribed to exactly these topics.
+pub const HANDLES: &[EventType] = &EventType::ALL;
+
+/// The event types this function publishes (none).
+pub const PUBLISHES: &[EventType] = &[];
+
 /// Reads of the orders table.
 pub trait Orders: Send + Sync {
     fn get(&self, order_id: &str) -> impl Future<Output = Result<Option<OrderView>, String>> + Send;
@@ -32,7 +38,7 @@ pub struct OrderStatusService<O> {
 
 impl<O: Orders> Service for OrderStatusService<O> {
     const FUNCTION: &'static str = "order-status";
-    const HANDLES: &'static [EventType] = &EventType::ALL;
+    const HANDLES: &'static [EventType] = HANDLES;
     type Effect = StatusEffect;
 
     async fn decide(&self, event: &Envelope) -> Result<Decision<StatusEffect>, HandlerError> {

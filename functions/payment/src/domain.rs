@@ -78,6 +78,10 @@ pub struct Payment<R, G> {
 }
 
 /// The event types this function publishes (its topics).
+/// The event types this function consumes: its queue is subscribed to exactly these topics.
+pub const HANDLES: &[EventType] = &[EventType::OrderCreated, EventType::InventoryUpdateFailed];
+
+/// The event types this function publishes: it may publish to exactly these topics.
 pub const PUBLISHES: &[EventType] =
     &[EventType::PaymentProcessed, EventType::PaymentFailed, EventType::PaymentRefunded];
 
@@ -193,7 +197,7 @@ impl<R: Payments, G: PaymentGateway> Payment<R, G> {
 
 impl<R: Payments, G: PaymentGateway> Service for Payment<R, G> {
     const FUNCTION: &'static str = "payment";
-    const HANDLES: &'static [EventType] = &[EventType::OrderCreated, EventType::InventoryUpdateFailed];
+    const HANDLES: &'static [EventType] = HANDLES;
     type Effect = PaymentEffect;
 
     async fn decide(&self, event: &Envelope) -> Result<Decision<PaymentEffect>, HandlerError> {

@@ -8,6 +8,10 @@ use shopsphere_events::{Envelope, Event, EventType, InventoryUpdated, OrderShipp
 use shopsphere_messaging::{Decision, HandlerError, Service};
 use uuid::Uuid;
 
+/// The event types this function consumes: its queue is subscribed to exactly these topics.
+pub const HANDLES: &[EventType] = &[EventType::InventoryUpdated];
+
+/// The event types this function publishes: it may publish to exactly these topics.
 pub const PUBLISHES: &[EventType] = &[EventType::OrderShipped];
 pub const CARRIER: &str = "DemoPost";
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x3f6e_2b90_7c14_4d8a_b5e2_91c0_6a7d_4e13);
@@ -74,7 +78,7 @@ fn shipped(parent: &Envelope, s: &Shipment) -> Envelope {
 
 impl<S: Shipments> Service for Shipping<S> {
     const FUNCTION: &'static str = "shipping";
-    const HANDLES: &'static [EventType] = &[EventType::InventoryUpdated];
+    const HANDLES: &'static [EventType] = HANDLES;
     type Effect = ShipmentEffect;
 
     async fn decide(&self, event: &Envelope) -> Result<Decision<ShipmentEffect>, HandlerError> {

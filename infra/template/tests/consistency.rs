@@ -1,0 +1,128 @@
+//! template.yaml against the code, and the checker against broken copies.
+
+use shopsphere_template::check::{Declared, check};
+use shopsphere_template::{Template, Value, template_path};
+
+fn declared() -> Vec<Declared> {
+    vec![
+        Declared { binary: "order-api", handles: &[], publishes: &[] },
+        Declared { binary: "order-outbox", handles: &[], publishes: shopsphere_order_outbox::PUBLISHES },
+        Declared {
+            binary: "order-status",
+            handles: shopsphere_order_status::HANDLES,
+            publishes: shopsphere_order_status::PUBLISHES,
+        },
+        Declared {
+            binary: "payment",
+            handles: shopsphere_payment::domain::HANDLES,
+            publishes: shopsphere_payment::domain::PUBLISHES,
+        },
+        Declared {
+            binary: "inventory",
+            handles: shopsphere_inventory::domain::HANDLES,
+            publishes: shopsphere_inventory::domain::PUBLISHES,
+        },
+        Declared {
+            binary: "shipping",
+            handles: shopsphere_shipping::domain::HANDLES,
+            publishes: shopsphere_shipping::domain::PUBLISHES,
+        },
+        Declared {
+            binary: "notification",
+            handles: shopsphere_notification::domain::HANDLES,
+            publishes: shopsphere_notification::domain::PUBLISHES,
+        },
+        Declared {
+            binary: "analytics",
+            handles: shopsphere_analytics::HANDLES,
+            publishes: shopsphere_analytics::PUBLISHES,
+        },
+    ]
+}
+
+fn template() -> Template {
+    Template::load(&template_path()).expect("template.yaml parses")
+}
+
+#[test]
+fn the_template_matches_what_the_functions_declare() {
+    let problems = check(&template(), &declared());
+    assert!(problems.is_empty(), "template.yaml is inconsistent:\n{}", problems.join("\n"));
+}
+
+fn assert_reports(t: &Template, needle: &str) {
+    let problems = check(t, &declared());
+    assert!(problems.iter().any(|p| p.contains(needle)), "expected a problem about {needle:?}, got {problems:#?}");
+}
+
+#[test]
+fn a_removed_subscription_is_reported() {
+    let mut t = template();
+    assert!(t.resources.remove("ShippingFromInventoryUpdated").is_some());
+    assert_reports(&t, "ShippingFunction: queue subscriptions");
+}
+
+#[test]
+fn an_extra_subscription_is_reported() {
+    let mut t = template();
+    let mut extra = t.resources["ShippingFromInventoryUpdated"].clone();
+    extra.properties["TopicArn"] = serde_yaml_ng::from_str("!Ref OrderCreatedTopic").unwrap();
+    t.resources.insert("ShippingFromOrderCreated".into(), extra);
+    assert_reports(&t, "ShippingFunction: queue subscriptions");
+}
+
+#[test]
+fn a_removed_dlq_is_reported() {
+    let mut t = template();
+    let queue = t.resources.get_mut("InventoryQueue").unwrap();
+    queue.properties.as_mapping_mut().unwrap().remove("RedrivePolicy");
+    assert_reports(&t, "InventoryQueue: no RedrivePolicy");
+}
+
+#[test]
+fn a_hard_coded_max_receive_count_is_reported() {
+    let mut t = template();
+    t.resources.get_mut("PaymentQueue").unwrap().properties["RedrivePolicy"]["maxReceiveCount"] = Value::from(3);
+    assert_reports(&t, "PaymentQueue: maxReceiveCount");
+}
+
+#[test]
+fn a_second_publisher_of_a_topic_is_reported() {
+    let mut t = template();
+    let shipping = t.resources.get_mut("ShippingFunction").unwrap();
+    let statements = shipping.properties["Policies"][0]["Statement"].as_sequence_mut().unwrap();
+    let grant = "Effect: Allow\nAction: sns:Publish\nResource: !Ref PaymentProcessedTopic\n";
+    statements.push(serde_yaml_ng::from_str(grant).unwrap());
+    assert_reports(&t, "topic PaymentProcessed: published by");
+    assert_reports(&t, "ShippingFunction: may publish");
+}
+
+#[test]
+fn a_dlq_without_alarm_is_reported() {
+    let mut t = template();
+    t.resources.remove("NotificationDLQAlarm");
+    assert_reports(&t, "NotificationDLQ: dead-letter queue without an alarm");
+}
+
+#[test]
+fn a_wildcard_resource_is_reported() {
+    let mut t = template();
+    let f = t.resources.get_mut("AnalyticsFunction").unwrap();
+    let statements = f.properties["Policies"][0]["Statement"].as_sequence_mut().unwrap();
+    statements.push(serde_yaml_ng::from_str("Effect: Allow\nAction: dynamodb:Scan\nResource: \"*\"\n").unwrap());
+    assert_reports(&t, "AnalyticsFunction: Resource \"*\"");
+}
+
+#[test]
+fn a_short_visibility_timeout_is_reported() {
+    let mut t = template();
+    t.resources.get_mut("NotificationQueue").unwrap().properties["VisibilityTimeout"] = Value::from(60);
+    assert_reports(&t, "NotificationQueue: visibility 60s < 6 × NotificationFunction's timeout 30s");
+}
+
+#[test]
+fn an_unencrypted_queue_is_reported() {
+    let mut t = template();
+    t.resources.get_mut("ShippingDLQ").unwrap().properties.as_mapping_mut().unwrap().remove("SqsManagedSseEnabled");
+    assert_reports(&t, "ShippingDLQ: not encrypted");
+}

@@ -32,16 +32,11 @@ fn attr(
 }
 
 fn update_failed(order: &str) -> Envelope {
-    let parent = event(order);
-    let payload = shopsphere_events::InventoryUpdateFailed {
-        order_id: order.into(),
-        email: "ada@example.com".into(),
-        payment_id: "pay-1".into(),
-        amount: shopsphere_events::Money { amount: 100, currency: "EUR".parse().unwrap() },
-        shortfalls: vec![],
-        reason: shopsphere_events::Reason { code: "insufficient_stock".into(), message: "none left".into() },
-    };
-    Envelope::derive(&parent, payload, chrono::Utc::now())
+    let created = shopsphere_events::samples::order_created(order, "tok_visa");
+    shopsphere_events::samples::inventory_update_failed(
+        &shopsphere_events::samples::payment_processed(&created),
+        &created,
+    )
 }
 
 #[tokio::test]

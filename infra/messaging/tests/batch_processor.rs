@@ -12,26 +12,15 @@ use shopsphere_events::EventType;
 use shopsphere_messaging::publisher::BoxError;
 use shopsphere_messaging::*;
 
-/// Records what the processor asked of the queue.
-#[derive(Default)]
-struct RecordingQueue {
-    dead_letters: Mutex<Vec<(String, String, String)>>,
-    delays: Mutex<Vec<(String, Duration)>>,
-    dlq_down: bool,
-}
+/// A queue whose DLQ cannot be reached.
+struct UnreachableDlq;
 
-impl QueueOps for RecordingQueue {
-    async fn dead_letter(&self, letter: DeadLetter<'_>) -> Result<(), BoxError> {
-        if self.dlq_down {
-            return Err("DLQ unavailable".into());
-        }
-        let id = letter.message.message_id.clone().unwrap_or_default();
-        self.dead_letters.lock().unwrap().push((id, letter.code.to_owned(), letter.reason.to_owned()));
-        Ok(())
+impl QueueOps for UnreachableDlq {
+    async fn dead_letter(&self, _: DeadLetter<'_>) -> Result<(), BoxError> {
+        Err("DLQ unavailable".into())
     }
 
-    async fn delay_retry(&self, message: &SqsMessage, delay: Duration) -> Result<(), BoxError> {
-        self.delays.lock().unwrap().push((message.message_id.clone().unwrap_or_default(), delay));
+    async fn delay_retry(&self, _: &SqsMessage, _: Duration) -> Result<(), BoxError> {
         Ok(())
     }
 }
@@ -48,7 +37,7 @@ fn ten_records() -> aws_lambda_events::sqs::SqsEvent {
 
 #[tokio::test]
 async fn three_transient_failures_in_ten_return_exactly_those_three() {
-    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
     let handled = AtomicUsize::new(0);
     let response = processor
         .process(ten_records(), |env, _| {
@@ -67,7 +56,7 @@ async fn three_transient_failures_in_ten_return_exactly_those_three() {
 
 #[tokio::test]
 async fn a_permanent_failure_goes_to_the_dlq_with_its_reason_and_is_acked() {
-    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
     let response = processor
         .process(ten_records(), |env, _| async move {
             match env.subject.as_str() {
@@ -82,14 +71,13 @@ async fn a_permanent_failure_goes_to_the_dlq_with_its_reason_and_is_acked() {
     assert_eq!(dead, [("m3".to_owned(), "unknown_sku".to_owned(), "sku SKU-X is not in the catalog".to_owned())]);
 }
 
-fn processor_queue(p: &BatchProcessor<RecordingQueue>) -> Vec<(String, String, String)> {
-    // The processor owns the queue; reach it through a shared reference.
-    p.queue().dead_letters.lock().unwrap().clone()
+fn processor_queue(p: &BatchProcessor<InMemoryQueue>) -> Vec<(String, String, String)> {
+    p.queue().dead_letters()
 }
 
 #[tokio::test]
 async fn undecodable_bodies_are_dead_lettered_with_the_decode_error() {
-    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
     let mut v2 = serde_json::to_value(event("o1")).unwrap();
     v2["type"] = "shopsphere.inventory.InventoryUpdated.v2".into();
     let records = batch(vec![
@@ -117,7 +105,7 @@ async fn undecodable_bodies_are_dead_lettered_with_the_decode_error() {
 
 #[tokio::test]
 async fn a_panicking_handler_fails_its_record_not_the_batch() {
-    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
     let response = processor
         .process(ten_records(), |env, _| async move {
             assert_ne!(env.subject, "o6", "simulated bug");
@@ -129,15 +117,14 @@ async fn a_panicking_handler_fails_its_record_not_the_batch() {
 
 #[tokio::test]
 async fn a_batch_where_every_record_fails_lists_every_id() {
-    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
     let response = processor.process(ten_records(), |_, _| async { Err(HandlerError::transient("down")) }).await;
     assert_eq!(failed_ids(&response).len(), 10);
 }
 
 #[tokio::test]
 async fn when_the_dlq_is_unreachable_a_permanent_failure_is_retried_not_lost() {
-    let queue = RecordingQueue { dlq_down: true, ..Default::default() };
-    let processor = BatchProcessor::new(queue, ProcessorConfig::default());
+    let processor = BatchProcessor::new(UnreachableDlq, ProcessorConfig::default());
     let response = processor.process(batch(vec![message("bad", "nope")]), |_, _| async { Ok(()) }).await;
     assert_eq!(failed_ids(&response), ["bad"]);
 }
@@ -145,7 +132,7 @@ async fn when_the_dlq_is_unreachable_a_permanent_failure_is_retried_not_lost() {
 #[tokio::test]
 async fn concurrency_is_bounded_by_the_config() {
     let config = ProcessorConfig { concurrency: 3, backoff: None };
-    let processor = BatchProcessor::new(RecordingQueue::default(), config);
+    let processor = BatchProcessor::new(InMemoryQueue::default(), config);
     let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
     processor
         .process(ten_records(), |_, _| async {
@@ -163,19 +150,19 @@ async fn concurrency_is_bounded_by_the_config() {
 async fn transient_failures_are_delayed_by_receive_count_when_backoff_is_on() {
     let backoff = Backoff { base: Duration::from_secs(5), max: Duration::from_secs(60) };
     let processor =
-        BatchProcessor::new(RecordingQueue::default(), ProcessorConfig { concurrency: 2, backoff: Some(backoff) });
+        BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig { concurrency: 2, backoff: Some(backoff) });
     processor
         .process(batch(vec![message("m1", &event("o1").to_json())]), |_, meta| async move {
             assert_eq!(meta.receive_count, 2);
             Err(HandlerError::transient("later"))
         })
         .await;
-    assert_eq!(*processor.queue().delays.lock().unwrap(), [("m1".to_owned(), Duration::from_secs(10))]);
+    assert_eq!(processor.queue().delays(), [("m1".to_owned(), Duration::from_secs(10))]);
 }
 
 #[tokio::test]
 async fn handlers_get_the_typed_event_in_both_body_forms() {
-    let processor = BatchProcessor::new(RecordingQueue::default(), ProcessorConfig::default());
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
     let raw = event("o1").to_json();
     let wrapped = serde_json::json!({
         "Type": "Notification", "MessageId": "x", "TopicArn": "arn:aws:sns:us-east-1:000000000000:InventoryUpdated",

@@ -130,10 +130,10 @@ pub fn check(t: &Template, declared: &[Declared]) -> Vec<String> {
         if published != publishes {
             problems.push(format!("{id}: may publish {published:?} but its crate publishes {publishes:?}"));
         }
-        if let Some(role) = f.prop("Role") {
-            if let Some(other) = roles.insert(format!("{role:?}"), id.to_string()) {
-                problems.push(format!("{id} shares its role with {other}"));
-            }
+        if let Some(role) = f.prop("Role")
+            && let Some(other) = roles.insert(format!("{role:?}"), id.to_string())
+        {
+            problems.push(format!("{id} shares its role with {other}"));
         }
     }
     for t_type in EventType::ALL {
@@ -182,7 +182,7 @@ pub fn check(t: &Template, declared: &[Declared]) -> Vec<String> {
         }
     }
     // Other dead-letter targets: subscription redrives, stream failure destinations.
-    for (_, r) in &t.resources {
+    for r in t.resources.values() {
         let targets = [
             r.prop("RedrivePolicy").and_then(|p| p.get("deadLetterTargetArn")),
             r.prop("Events").and_then(Value::as_mapping).and_then(|events| {

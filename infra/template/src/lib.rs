@@ -81,6 +81,21 @@ impl Template {
     }
 }
 
+/// The template with every function's local `CodeUri` replaced by `uri`, as
+/// `sam package` does: CloudFormation's SAM transform accepts only S3 URIs.
+pub fn with_code_uri(text: &str, uri: &str) -> String {
+    text.lines()
+        .map(|line| match line.trim_start().strip_prefix("CodeUri:") {
+            Some(value) if !value.trim().starts_with("s3://") => {
+                format!("{}CodeUri: {uri}", &line[..line.len() - line.trim_start().len()])
+            }
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
 fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Value> {
     match v {
         Value::Tagged(t) => {
@@ -117,6 +132,12 @@ pub fn one_or_many(v: &Value) -> Vec<&Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_code_uris_become_s3_uris() {
+        let text = "A:\n    CodeUri: .\nB:\n  CodeUri: s3://b/k.zip\n";
+        assert_eq!(with_code_uri(text, "s3://x/y.zip"), "A:\n    CodeUri: s3://x/y.zip\nB:\n  CodeUri: s3://b/k.zip\n");
+    }
 
     #[test]
     fn short_and_long_forms_read_alike() {

@@ -3,36 +3,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
-use shopsphere_events::{
-    Envelope, EventType, InventoryUpdated, Money, PaymentFailed, Reason, RootCause, SkuQty, decode_sqs_body,
-};
+use shopsphere_events::{Envelope, EventType, decode_sqs_body, samples};
 use shopsphere_localstack_tests::{Emulator, attribute, emulator};
 use shopsphere_messaging::{Publisher, SnsPublisher, TopicMap};
 
 fn inventory_updated(order: &str) -> Envelope {
-    Envelope::root(
-        InventoryUpdated {
-            order_id: order.into(),
-            email: "ada@example.com".into(),
-            items: vec![SkuQty { sku: "SKU-MUG".into(), qty: 1 }],
-        },
-        RootCause { correlation_id: format!("req-{order}"), causation_id: order.into(), traceparent: None },
-        Utc::now(),
-    )
+    let created = samples::order_created(order, "tok_visa");
+    samples::inventory_updated(&samples::payment_processed(&created), &created)
 }
 
 fn payment_failed(order: &str) -> Envelope {
-    Envelope::root(
-        PaymentFailed {
-            order_id: order.into(),
-            email: "ada@example.com".into(),
-            amount: Money { amount: 999, currency: "EUR".parse().unwrap() },
-            reason: Reason { code: "card_declined".into(), message: "declined".into() },
-        },
-        RootCause { correlation_id: format!("req-{order}"), causation_id: order.into(), traceparent: None },
-        Utc::now(),
-    )
+    samples::payment_failed(&samples::order_created(order, "tok_decline"))
 }
 
 async fn two_topics(emu: &Emulator) -> (String, String, SnsPublisher) {

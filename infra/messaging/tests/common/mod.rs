@@ -1,19 +1,12 @@
 #![allow(dead_code)] // each test binary uses a part of these helpers
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use chrono::Utc;
-use shopsphere_events::{Envelope, InventoryUpdated, RootCause, SkuQty};
+use shopsphere_events::{Envelope, samples};
 
+/// An InventoryUpdated event of order `order` (correlation id `req-<order>`).
 pub fn event(order: &str) -> Envelope {
-    Envelope::root(
-        InventoryUpdated {
-            order_id: order.into(),
-            email: "ada@example.com".into(),
-            items: vec![SkuQty { sku: "SKU-MUG".into(), qty: 1 }],
-        },
-        RootCause { correlation_id: format!("req-{order}"), causation_id: order.into(), traceparent: None },
-        Utc::now(),
-    )
+    let created = samples::order_created(order, "tok_visa");
+    samples::inventory_updated(&samples::payment_processed(&created), &created)
 }
 
 pub fn message(id: &str, body: &str) -> SqsMessage {

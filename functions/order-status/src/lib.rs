@@ -40,6 +40,8 @@ impl<O: Orders> Service for OrderStatusService<O> {
     const FUNCTION: &'static str = "order-status";
     const HANDLES: &'static [EventType] = HANDLES;
     type Effect = StatusEffect;
+    /// Events of one order arrive close together and race on its row's version.
+    const COMMIT_ATTEMPTS: u32 = 5;
 
     async fn decide(&self, event: &Envelope) -> Result<Decision<StatusEffect>, HandlerError> {
         let stored = self.orders.get(&event.subject).await.map_err(HandlerError::transient)?;

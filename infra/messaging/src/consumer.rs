@@ -43,6 +43,11 @@ pub trait Service: Send + Sync {
     /// subscribed to (checked against template.yaml).
     const HANDLES: &'static [EventType];
     type Effect: Send + Sync;
+    /// Decide-and-commit rounds within one invocation when the commit loses a
+    /// race (a business condition fails). 1: a lost race is a transient
+    /// failure, retried by SQS. More suits services whose `decide` has no
+    /// external effect and whose state is contended (a row per order).
+    const COMMIT_ATTEMPTS: u32 = 1;
 
     /// Decide what `event` means. May read state and call external ports; must
     /// not write state (the effect is committed by the consumer).
@@ -176,20 +181,31 @@ where
             }
             Begin::Run(ticket) => ticket,
         };
-        let decision = match self.service.decide(&event).await {
-            Ok(decision) => decision,
-            Err(e) => {
-                self.idempotency.release(&ticket).await;
-                return Err(e);
+        let mut attempt = 1;
+        let emitted = loop {
+            let decision = match self.service.decide(&event).await {
+                Ok(decision) => decision,
+                Err(e) => {
+                    self.idempotency.release(&ticket).await;
+                    return Err(e);
+                }
+            };
+            let emitted = Emitted(decision.emit);
+            match self.sink.commit(&ticket, &decision.effect, &emitted).await {
+                Ok(()) => break emitted,
+                // Optimistic concurrency: someone wrote the state we decided on; decide again.
+                Err(CommitError::BusinessCondition(_)) if attempt < Svc::COMMIT_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+                }
+                Err(e) => {
+                    if !matches!(e, CommitError::Store(StoreError::OwnershipLost { .. })) {
+                        self.idempotency.release(&ticket).await;
+                    }
+                    return Err(commit_error(&key, e));
+                }
             }
         };
-        let emitted = Emitted(decision.emit);
-        if let Err(e) = self.sink.commit(&ticket, &decision.effect, &emitted).await {
-            if !matches!(e, CommitError::Store(StoreError::OwnershipLost { .. })) {
-                self.idempotency.release(&ticket).await;
-            }
-            return Err(commit_error(&key, e));
-        }
         // Committed: a failure from here on is retried as a repeat, which re-publishes.
         self.publisher.publish_all(&emitted.0).await?;
         Ok(())

@@ -15,8 +15,9 @@ TOOL_ENV = PATH="$(TOOLS):$$PATH" SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_D
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-test: ## every test: unit, adapter, and the LocalStack integration suites (starts/stops LocalStack)
+test: ## every test: unit, adapter, handler, LocalStack integration and local-host suites (starts/stops LocalStack)
 	@start=$$(date +%s); \
+	$(CARGO) build --workspace --bins --quiet; \
 	$(CARGO) test --workspace --no-run --quiet; \
 	$(LS) with $(CARGO) test --workspace --no-fail-fast; \
 	$(LS) confinement; \

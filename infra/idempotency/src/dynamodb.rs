@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckF
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::guard::{Begin, Deadline, Idempotency, IdempotencyError, Ticket};
+use crate::guard::{Attempt, Deadline, Idempotency, IdempotencyError, Ticket};
 use crate::record::{Acquire, IdempotencyRecord, IdempotencyStore, Status, StoreError};
 
 pub const ATTR_ID: &str = "id";
@@ -109,10 +109,6 @@ pub struct DynamoDbStore {
 impl DynamoDbStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoDbStore { client, table: table.into() }
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 
     /// The Put that replaces our INPROGRESS record by `completed`, conditioned
@@ -251,7 +247,7 @@ impl DynamoDbStore {
         let business = writes.len();
         let mut items = writes;
         items.push(self.completion_item(&completed, ticket.owner_token));
-        let result = self.client().transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) => match e.err() {
@@ -297,16 +293,9 @@ impl Idempotency<DynamoDbStore> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(T, Vec<TransactWriteItem>), E>>,
     {
-        let ticket = match self.begin(key, payload, deadline).await? {
-            Begin::Done(saved) => return Ok(saved),
-            Begin::Run(ticket) => ticket,
-        };
-        let (output, writes) = match work().await {
-            Ok(done) => done,
-            Err(e) => {
-                self.release(&ticket).await;
-                return Err(IdempotencyError::Work(e));
-            }
+        let (ticket, (output, writes)) = match self.attempt(key, payload, deadline, work).await? {
+            Attempt::Saved(saved) => return Ok(saved),
+            Attempt::Ran(ticket, done) => (ticket, done),
         };
         match self.store().commit_with(&ticket, &output, writes).await {
             Ok(()) => Ok(output),

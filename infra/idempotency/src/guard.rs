@@ -126,6 +126,13 @@ pub enum Begin<T> {
     Done(T),
 }
 
+/// What [`Idempotency::attempt`] found: an earlier run's saved result, or
+/// our ticket and the output of the work just run.
+pub(crate) enum Attempt<T, W> {
+    Saved(T),
+    Ran(Ticket, W),
+}
+
 /// Hex SHA-256 of the payload's JSON: a repeat must carry the same payload.
 pub fn payload_hash<P: Serialize + ?Sized>(payload: &P) -> Result<String, serde_json::Error> {
     Ok(hex::encode(Sha256::digest(serde_json::to_vec(payload)?)))
@@ -168,15 +175,36 @@ impl<S: IdempotencyStore> Idempotency<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let ticket = match self.begin(key, payload, deadline).await? {
-            Begin::Done(saved) => return Ok(saved),
-            Begin::Run(ticket) => ticket,
-        };
-        match work().await {
-            Ok(output) => {
+        match self.attempt(key, payload, deadline, work).await? {
+            Attempt::Saved(saved) => Ok(saved),
+            Attempt::Ran(ticket, output) => {
                 self.complete(&ticket, &output).await?;
                 Ok(output)
             }
+        }
+    }
+
+    /// Take the key and run `work`, releasing the key when it fails; or find
+    /// the saved result of an earlier run. The caller completes the ticket.
+    pub(crate) async fn attempt<P, T, W, E, F, Fut>(
+        &self,
+        key: &str,
+        payload: &P,
+        deadline: Deadline,
+        work: F,
+    ) -> Result<Attempt<T, W>, IdempotencyError<E>>
+    where
+        P: Serialize + ?Sized,
+        T: DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<W, E>>,
+    {
+        let ticket = match self.begin(key, payload, deadline).await? {
+            Begin::Done(saved) => return Ok(Attempt::Saved(saved)),
+            Begin::Run(ticket) => ticket,
+        };
+        match work().await {
+            Ok(output) => Ok(Attempt::Ran(ticket, output)),
             Err(e) => {
                 self.release(&ticket).await;
                 Err(IdempotencyError::Work(e))

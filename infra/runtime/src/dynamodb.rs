@@ -32,10 +32,6 @@ impl Table {
         &self.name
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     fn error(&self, e: impl std::fmt::Display) -> TableError {
         TableError { table: self.name.clone(), reason: e.to_string() }
     }

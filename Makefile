@@ -15,11 +15,15 @@ TOOL_ENV = PATH="$(TOOLS):$$PATH" SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_D
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-test: ## every test: unit, adapter, handler, LocalStack integration and local-host suites (starts/stops LocalStack)
+# Tests and the local host run release binaries, built once; LTO off keeps that
+# build short on 2 cores (`make package`, the deploy build, keeps fat LTO).
+LIGHT_RELEASE := CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+
+test: ## every test: unit, adapter, handler, LocalStack integration and the end-to-end suite (starts/stops LocalStack)
 	@start=$$(date +%s); \
-	$(CARGO) build --workspace --bins --quiet; \
-	$(CARGO) test --workspace --no-run --quiet; \
-	$(LS) with $(CARGO) test --workspace --no-fail-fast; \
+	env $(LIGHT_RELEASE) $(CARGO) build --release --workspace --bins --quiet; \
+	env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --no-run --quiet; \
+	$(LS) with env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --no-fail-fast; \
 	$(LS) confinement; \
 	echo "make test: total $$(( $$(date +%s) - start )) s"
 

@@ -10,6 +10,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
 use shopsphere_events::{DecodeError, Envelope, ErrorClass, decode_sqs_body};
 use shopsphere_idempotency::IdempotencyError;
+use shopsphere_runtime::error_chain;
 use tracing::{Instrument, field};
 
 use crate::publisher::{BoxError, PublishError};
@@ -217,17 +218,17 @@ impl<Q: QueueOps> BatchProcessor<Q> {
                         }
                         Err(e) => {
                             // Not on the DLQ, so not acked: SQS redelivers it.
-                            tracing::error!(code, reason, error = %e, "permanent failure, DLQ send failed: left for retry");
+                            tracing::error!(code, reason, error = %error_chain(&*e), "permanent failure, DLQ send failed: left for retry");
                             Outcome::Failed
                         }
                     }
                 }
                 Err(HandlerError::Transient(e)) => {
-                    tracing::warn!(error = %e, "transient failure: will be retried");
+                    tracing::warn!(error = %error_chain(&*e), "transient failure: will be retried");
                     if let Some(backoff) = self.config.backoff {
                         let delay = backoff.delay(meta.receive_count);
                         if let Err(e) = self.queue.delay_retry(message, delay).await {
-                            tracing::warn!(error = %e, "could not delay the retry");
+                            tracing::warn!(error = %error_chain(&*e), "could not delay the retry");
                         }
                     }
                     Outcome::Failed

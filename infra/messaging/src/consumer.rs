@@ -191,7 +191,7 @@ where
                 }
             };
             let emitted = Emitted(decision.emit);
-            match self.sink.commit(&ticket, &decision.effect, &emitted).await {
+            match self.commit(&ticket, &decision.effect, &emitted).await {
                 Ok(()) => break emitted,
                 // Optimistic concurrency: someone wrote the state we decided on; decide again.
                 Err(CommitError::BusinessCondition(_)) if attempt < Svc::COMMIT_ATTEMPTS => {
@@ -209,6 +209,33 @@ where
         // Committed: a failure from here on is retried as a repeat, which re-publishes.
         self.publisher.publish_all(&emitted.0).await?;
         Ok(())
+    }
+}
+
+/// Commits retried in place when the store is unavailable: the decision may
+/// have had an outside effect (an email sent) that deciding again would repeat.
+const STORE_RETRIES: u32 = 3;
+
+impl<Svc, Sink, St, P> Consumer<Svc, Sink, St, P>
+where
+    Svc: Service,
+    Sink: EffectSink<Svc::Effect>,
+{
+    /// Commit one decision, retrying a store that is briefly unavailable. If an
+    /// earlier attempt did commit, the retry finds the key completed
+    /// (`OwnershipLost`) and the redelivery re-publishes; nothing is redone.
+    async fn commit(&self, ticket: &Ticket, effect: &Svc::Effect, emitted: &Emitted) -> Result<(), CommitError> {
+        let mut retries = 0;
+        loop {
+            match self.sink.commit(ticket, effect, emitted).await {
+                Err(CommitError::Store(StoreError::Unavailable(e))) if retries < STORE_RETRIES => {
+                    retries += 1;
+                    tracing::warn!(error = %shopsphere_runtime::error_chain(&*e), retries, "commit failed; retrying it");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << retries)).await;
+                }
+                other => return other,
+            }
+        }
     }
 }
 

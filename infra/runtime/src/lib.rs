@@ -40,6 +40,22 @@ pub fn init_tracing() {
         .init();
 }
 
+/// An error with its sources, `outer: inner: root`, for logs: the SDK's own
+/// Display of a failed request is only "service error".
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        // Wrappers often repeat their source's message; say it once.
+        if !text.ends_with(&part) {
+            text = format!("{text}: {part}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A setting that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -87,5 +103,24 @@ mod tests {
         unsafe { std::env::set_var("SHOPSPHERE_TEST_BAD_NUMBER", "seven") };
         let err = env_or("SHOPSPHERE_TEST_BAD_NUMBER", 7u32).unwrap_err().to_string();
         assert!(err.contains("SHOPSPHERE_TEST_BAD_NUMBER") && err.contains("seven"), "{err}");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("idempotency store request failed: {0}")]
+        Store(#[source] Inner),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("service error")]
+    struct Inner(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_names_every_cause_once() {
+        let error = Outer::Store(Inner(std::io::Error::other("TransactionConflict: try again")));
+        assert_eq!(
+            error_chain(&error),
+            "idempotency store request failed: service error: TransactionConflict: try again"
+        );
     }
 }

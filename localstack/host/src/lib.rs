@@ -1,100 +1,154 @@
 //! The Docker-free local Lambda host (DESIGN.md §6): template.yaml deployed
-//! to LocalStack with the functions off, and each function's real binary run
-//! as a child process behind a Lambda Runtime API served here.
+//! to LocalStack with the functions off, each function's real binary run as
+//! child processes behind a Lambda Runtime API served here, and driven by
+//! the event sources the template gives it: SQS mappings, the orders-table
+//! stream, the HTTP API.
 
+pub mod control;
+pub mod function;
+pub mod http_api;
 pub mod runtime_api;
+pub mod sqs;
 pub mod stack;
+pub mod stream;
 
-use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::Context;
-use axum::body::Bytes;
-use tokio::process::{Child, Command};
+use aws_config::SdkConfig;
+use serde_json::{Value, json};
 
-use crate::runtime_api::{Outcome, RuntimeApi};
-use crate::stack::{FunctionSpec, Stack};
+pub use crate::function::{Function, Target};
+use crate::http_api::HttpApi;
+use crate::sqs::SqsMapping;
+use crate::stack::{EventSource, FunctionSpec, Stack};
+use crate::stream::StreamMapping;
 
-pub const ACCOUNT: &str = "000000000000";
-
-/// Where the host runs against: the emulator and its region.
+/// Where the host finds binaries, puts logs and listens.
 #[derive(Debug, Clone)]
-pub struct Target {
-    pub endpoint: String,
-    pub region: String,
+pub struct Options {
+    pub target: Target,
+    pub bin_dir: PathBuf,
+    pub log_dir: Option<PathBuf>,
+    pub api: SocketAddr,
+    pub control: SocketAddr,
 }
 
-/// The deployed name of a function (`shopsphere-<stage>-<binary>`).
-pub fn function_name(stack: &Stack, spec: &FunctionSpec) -> String {
-    let stage = stack.parameters.get("Stage").map(String::as_str).unwrap_or("local");
-    format!("shopsphere-{stage}-{}", spec.binary)
+/// Every function of the stack, running, with its event sources.
+pub struct Host {
+    pub functions: BTreeMap<String, Arc<Function>>,
+    sqs_mappings: BTreeMap<String, Vec<Arc<SqsMapping>>>,
 }
 
-/// One function process behind its own Runtime API. Dropping it kills the
-/// process (by its PID, through the child handle).
-pub struct FunctionProcess {
-    pub api: RuntimeApi,
-    pub child: Child,
-    pub spec: FunctionSpec,
+/// A started host and where it listens.
+pub struct Running {
+    pub host: Arc<Host>,
+    pub api: SocketAddr,
+    pub control: SocketAddr,
 }
 
-impl FunctionProcess {
-    /// Start `bin_dir/<binary>` with the environment Lambda would give it.
-    pub async fn start(spec: &FunctionSpec, stack: &Stack, target: &Target, bin_dir: &Path) -> anyhow::Result<Self> {
-        let name = function_name(stack, spec);
-        let arn = format!("arn:aws:lambda:{}:{ACCOUNT}:function:{name}", target.region);
-        let api = RuntimeApi::start(arn).await.context("starting the Runtime API")?;
-        let binary: PathBuf = bin_dir.join(&spec.binary);
-        let mut command = Command::new(&binary);
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", &name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string())
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/[$LATEST]{}", uuid::Uuid::new_v4().simple()))
-            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-            .env("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")
-            .env("_HANDLER", "bootstrap")
-            .env("TZ", ":UTC")
-            .env("AWS_REGION", &target.region)
-            .env("AWS_DEFAULT_REGION", &target.region)
-            .env("AWS_ENDPOINT_URL", &target.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            // Logs go to stderr so stdout stays the invocation's answer.
-            .stdout(Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?))
-            .stderr(Stdio::inherit())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        for (key, value) in &spec.environment {
-            command.env(key, stack.resolve(value).with_context(|| format!("{}: {key}", spec.logical_id))?);
+impl Host {
+    /// Start `specs` against `stack`: one warm instance per function, then
+    /// their event sources, the HTTP API and the control interface.
+    pub async fn up(
+        config: &SdkConfig,
+        stack: &Stack,
+        specs: &[FunctionSpec],
+        options: &Options,
+    ) -> anyhow::Result<Running> {
+        if let Some(dir) = &options.log_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let child =
-            command.spawn().with_context(|| format!("starting {} (build it: cargo build)", binary.display()))?;
-        Ok(FunctionProcess { api, child, spec: spec.clone() })
+        let region = options.target.region.clone();
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let dynamodb = aws_sdk_dynamodb::Client::new(config);
+        let streams = aws_sdk_dynamodbstreams::Client::new(config);
+        let physical = |logical: &str| {
+            stack.physical.get(logical).cloned().with_context(|| format!("stack {} has no {logical}", stack.name))
+        };
+        let mut functions = BTreeMap::new();
+        for spec in specs {
+            let function = Function::new(spec, stack, &options.target, &options.bin_dir, options.log_dir.as_deref())?;
+            functions.insert(spec.logical_id.clone(), Arc::new(function));
+        }
+        let warm_ups =
+            functions.values().map(|f| async { f.warm_up(&region).await.with_context(|| f.spec.logical_id.clone()) });
+        futures::future::try_join_all(warm_ups).await?;
+
+        let mut sqs_mappings: BTreeMap<String, Vec<Arc<SqsMapping>>> = BTreeMap::new();
+        let mut routes = Vec::new();
+        for (id, function) in &functions {
+            for source in &function.spec.events {
+                match source {
+                    EventSource::Sqs(source) => {
+                        let url = physical(&source.queue)?;
+                        let mapping =
+                            SqsMapping::new(function.clone(), source.clone(), url, region.clone(), sqs.clone()).await?;
+                        tokio::spawn(mapping.clone().run());
+                        sqs_mappings.entry(id.clone()).or_default().push(mapping);
+                    }
+                    EventSource::Stream(source) => {
+                        let table = physical(&source.table)?;
+                        let stream_arn = dynamodb
+                            .describe_table()
+                            .table_name(&table)
+                            .send()
+                            .await?
+                            .table
+                            .and_then(|t| t.latest_stream_arn)
+                            .with_context(|| format!("table {table} has no stream"))?;
+                        let on_failure = source.on_failure.as_deref().map(physical).transpose()?;
+                        let mapping = StreamMapping {
+                            function: function.clone(),
+                            source: source.clone(),
+                            stream_arn,
+                            region: region.clone(),
+                            streams: streams.clone(),
+                            sqs: sqs.clone(),
+                            on_failure,
+                        };
+                        tokio::spawn(Arc::new(mapping).run());
+                    }
+                    EventSource::Http(route) => routes.push((route.clone(), function.clone())),
+                }
+            }
+        }
+        let api =
+            HttpApi { routes, region: region.clone() }.serve(options.api).await.context("serving the HTTP API")?;
+        let host = Arc::new(Host { functions, sqs_mappings });
+        let control = control::serve(host.clone(), options.control).await.context("serving the control interface")?;
+        Ok(Running { host, api, control })
     }
 
-    /// One invocation, as Lambda runs it: the answer, the function's error, or
-    /// a timeout (the process is then killed, as Lambda does).
-    pub async fn invoke(&mut self, payload: Bytes) -> anyhow::Result<Outcome> {
-        let timeout = self.spec.timeout;
-        tokio::select! {
-            outcome = self.api.invoke(payload, timeout) => match outcome {
-                Ok(outcome) => Ok(outcome),
-                Err(e) => {
-                    self.child.kill().await.ok();
-                    Err(e.into())
-                }
-            },
-            status = self.child.wait() => {
-                let init = self.api.init_error().unwrap_or_default();
-                anyhow::bail!("{} exited ({:?}) before answering {init}", self.spec.binary, status.ok())
-            }
+    /// SQS pollers of the function that are still running.
+    pub fn pollers(&self, id: &str) -> usize {
+        self.sqs_mappings.get(id).map_or(0, |ms| ms.iter().map(|m| m.pollers()).sum())
+    }
+
+    /// The function as the control interface shows it.
+    pub fn describe(&self, id: &str) -> Option<Value> {
+        let function = self.functions.get(id)?;
+        let switch = function.current_switch();
+        Some(json!({
+            "function": id,
+            "name": function.name,
+            "running": switch.running,
+            "concurrency": switch.concurrency,
+            "pollers": self.pollers(id),
+            "invocations": function.invocations.load(Ordering::Relaxed),
+            "errors": function.errors.load(Ordering::Relaxed),
+            "instances": function.instances(),
+        }))
+    }
+
+    /// Stop every function; their processes end when the host drops them.
+    pub fn stop(&self) {
+        for function in self.functions.values() {
+            function.stop();
         }
     }
 }

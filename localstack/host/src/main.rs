@@ -1,11 +1,13 @@
 //! `shopsphere-local`: the Docker-free local Lambda host.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shopsphere_local::runtime_api::Outcome;
-use shopsphere_local::{FunctionProcess, Target, stack};
+use shopsphere_local::{Function, Host, Options, Target, stack};
 use shopsphere_template::{Template, template_path};
 
 #[derive(Parser)]
@@ -22,6 +24,9 @@ struct Cli {
     /// The template's Stage parameter.
     #[arg(long, default_value = "local", global = true)]
     stage: String,
+    /// Another template parameter, e.g. `--parameter NotificationDelayMs=0`.
+    #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = key_value, global = true)]
+    parameters: Vec<(String, String)>,
     /// Where the functions' binaries are (`cargo build --release`).
     #[arg(long, default_value = "target/release", global = true)]
     bin_dir: PathBuf,
@@ -29,10 +34,27 @@ struct Cli {
     command: Command,
 }
 
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("{s}: expected KEY=VALUE"))
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Deploy template.yaml to LocalStack with the functions off; print its outputs.
     Deploy,
+    /// Deploy, then run every function behind its event sources until Ctrl-C.
+    /// Prints one JSON line when ready: API and control URLs, logs, outputs.
+    Up {
+        /// The HTTP API's port (0: any free port).
+        #[arg(long, default_value_t = 3000)]
+        api_port: u16,
+        /// The control interface's port (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        control_port: u16,
+        /// One log file per function here [default: target/local-host/<stack>].
+        #[arg(long)]
+        logs: Option<PathBuf>,
+    },
     /// Invoke one function once with an event file, like `sam local invoke`; prints its answer.
     Invoke {
         /// The function's logical id in template.yaml, e.g. PaymentFunction.
@@ -46,6 +68,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    shopsphere_runtime::init_tracing();
     let target = Target { endpoint: cli.endpoint.clone(), region: cli.region.clone() };
     let config = shopsphere_runtime::config_loader()
         .endpoint_url(&target.endpoint)
@@ -55,24 +78,58 @@ async fn main() -> anyhow::Result<()> {
         .await;
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let text = std::fs::read_to_string(template_path()).context("reading template.yaml")?;
-    let stack = stack::ensure(&cfn, &cli.stack, &text, &cli.stage).await?;
+    let template = Template::parse(&text)?;
+    let mut parameters: BTreeMap<String, String> = cli.parameters.into_iter().collect();
+    parameters.insert("Stage".into(), cli.stage.clone());
+    let stack = stack::ensure(&cfn, &cli.stack, &text, &parameters).await?;
     match cli.command {
         Command::Deploy => {
-            let mut outputs: Vec<_> = stack.outputs.iter().collect();
-            outputs.sort();
-            for (key, value) in outputs {
+            for (key, value) in stack.outputs.iter().collect::<BTreeMap<_, _>>() {
                 println!("{key}\t{value}");
             }
         }
+        Command::Up { api_port, control_port, logs } => {
+            let log_dir = logs.unwrap_or_else(|| PathBuf::from("target/local-host").join(&cli.stack));
+            let options = Options {
+                target,
+                bin_dir: cli.bin_dir,
+                log_dir: Some(log_dir.clone()),
+                api: SocketAddr::from(([127, 0, 0, 1], api_port)),
+                control: SocketAddr::from(([127, 0, 0, 1], control_port)),
+            };
+            let running = Host::up(&config, &stack, &stack::functions(&template)?, &options).await?;
+            let ready = serde_json::json!({
+                "api": format!("http://{}", running.api),
+                "control": format!("http://{}", running.control),
+                "stack": stack.name,
+                "logs": log_dir,
+                "functions": running.host.functions.keys().collect::<Vec<_>>(),
+                "outputs": stack.outputs,
+            });
+            println!("{ready}");
+            shutdown_signal().await?;
+            running.host.stop();
+            eprintln!("shopsphere-local: stopping; every function process is killed by its PID");
+        }
         Command::Invoke { function, event } => {
-            let spec = stack::function(&Template::parse(&text)?, &function)?;
+            let spec = stack::function(&template, &function)?;
             let payload = std::fs::read(&event).with_context(|| format!("reading {}", event.display()))?;
-            let mut process = FunctionProcess::start(&spec, &stack, &target, &cli.bin_dir).await?;
-            match process.invoke(payload.into()).await? {
+            let function = Function::new(&spec, &stack, &target, &cli.bin_dir, None)?;
+            match function.invoke(payload.into(), 1, &target.region).await? {
                 Outcome::Response(body) => println!("{}", String::from_utf8_lossy(&body)),
-                Outcome::Error(body) => anyhow::bail!("{function} failed: {}", String::from_utf8_lossy(&body)),
+                Outcome::Error(body) => anyhow::bail!("{} failed: {}", spec.logical_id, String::from_utf8_lossy(&body)),
             }
         }
+    }
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = term.recv() => {}
     }
     Ok(())
 }

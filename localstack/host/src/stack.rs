@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
-use shopsphere_template::{Template, Value, ref_target, with_code_uri};
+use shopsphere_template::{Template, Value, getatt_target, one_or_many, ref_target, with_code_uri};
 
 /// Functions are off, so CloudFormation never reads this object; the SAM
 /// transform only insists on an S3 URI (as after `sam package`).
@@ -22,32 +22,54 @@ pub struct Stack {
     pub outputs: HashMap<String, String>,
 }
 
-/// Create the stack from `template_text` with `DeployFunctions=false`, or
-/// reuse it when it is already complete.
-pub async fn ensure(cfn: &Client, name: &str, template_text: &str, stage: &str) -> anyhow::Result<Stack> {
+/// Create the stack from `template_text` with `DeployFunctions=false` and
+/// `parameters`, or reuse it when it is complete with the same template and
+/// parameters. A changed template or parameter set recreates it: local state
+/// is disposable, and recreating is faster and surer than an update.
+pub async fn ensure(
+    cfn: &Client,
+    name: &str,
+    template_text: &str,
+    parameters: &BTreeMap<String, String>,
+) -> anyhow::Result<Stack> {
+    let body = with_code_uri(template_text, CODE_URI);
+    let mut wanted = parameters.clone();
+    wanted.insert("DeployFunctions".into(), "false".into());
     let existing = cfn.describe_stacks().stack_name(name).send().await.ok().and_then(|o| o.stacks?.into_iter().next());
-    if existing.as_ref().and_then(|s| s.stack_status()) != Some(&StackStatus::CreateComplete) {
-        if existing.is_some() {
-            cfn.delete_stack().stack_name(name).send().await.context("deleting a failed stack")?;
+    let reusable = match &existing {
+        Some(stack) if stack.stack_status() == Some(&StackStatus::CreateComplete) => {
+            let deployed = cfn.get_template().stack_name(name).send().await?.template_body.unwrap_or_default();
+            let given: BTreeMap<String, String> = stack
+                .parameters()
+                .iter()
+                .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value()?.to_owned())))
+                .filter(|(k, _)| wanted.contains_key(k))
+                .collect();
+            deployed == body && given == wanted
         }
-        let param = |k: &str, v: &str| Parameter::builder().parameter_key(k).parameter_value(v).build();
-        cfn.create_stack()
+        _ => false,
+    };
+    if !reusable {
+        if existing.is_some() {
+            delete(cfn, name).await?;
+        }
+        let mut create = cfn
+            .create_stack()
             .stack_name(name)
-            .template_body(with_code_uri(template_text, CODE_URI))
-            .parameters(param("Stage", stage))
-            .parameters(param("DeployFunctions", "false"))
+            .template_body(body)
             .capabilities(Capability::CapabilityIam)
-            .capabilities(Capability::CapabilityAutoExpand)
-            .send()
-            .await
-            .context("creating the stack")?;
+            .capabilities(Capability::CapabilityAutoExpand);
+        for (key, value) in &wanted {
+            create = create.parameters(Parameter::builder().parameter_key(key).parameter_value(value).build());
+        }
+        create.send().await.context("creating the stack")?;
     }
     let start = Instant::now();
     let stack = loop {
         let stack = cfn.describe_stacks().stack_name(name).send().await?.stacks.unwrap_or_default().remove(0);
         match stack.stack_status() {
             Some(StackStatus::CreateComplete) => break stack,
-            Some(StackStatus::CreateInProgress) if start.elapsed() < Duration::from_secs(120) => {
+            Some(StackStatus::CreateInProgress) if start.elapsed() < STACK_WAIT => {
                 tokio::time::sleep(Duration::from_millis(300)).await
             }
             other => bail!("stack {name} is {other:?}: {:?}", stack.stack_status_reason()),
@@ -73,6 +95,25 @@ pub async fn ensure(cfn: &Client, name: &str, template_text: &str, stage: &str) 
     })
 }
 
+const STACK_WAIT: Duration = Duration::from_secs(120);
+
+/// Delete the stack and wait until it is gone.
+pub async fn delete(cfn: &Client, name: &str) -> anyhow::Result<()> {
+    cfn.delete_stack().stack_name(name).send().await.context("deleting the stack")?;
+    let start = Instant::now();
+    loop {
+        let status = match cfn.describe_stacks().stack_name(name).send().await {
+            Ok(out) => out.stacks.unwrap_or_default().into_iter().next().and_then(|s| s.stack_status),
+            Err(_) => None, // "does not exist"
+        };
+        match status {
+            None | Some(StackStatus::DeleteComplete) => return Ok(()),
+            Some(_) if start.elapsed() < STACK_WAIT => tokio::time::sleep(Duration::from_millis(300)).await,
+            Some(other) => bail!("stack {name} is still {other:?}"),
+        }
+    }
+}
+
 /// What the host needs to run one function, read from the template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionSpec {
@@ -82,6 +123,125 @@ pub struct FunctionSpec {
     pub memory_mb: u64,
     /// Globals' variables overlaid with the function's own, unresolved.
     pub environment: BTreeMap<String, Value>,
+    /// What invokes it (its `Events`), in template order.
+    pub events: Vec<EventSource>,
+}
+
+/// One of a function's `Events`, with the settings the host honours.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventSource {
+    Sqs(SqsSource),
+    Stream(StreamSource),
+    Http(Route),
+}
+
+/// An SQS event source mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqsSource {
+    /// Logical id of the queue.
+    pub queue: String,
+    pub batch_size: usize,
+    pub batching_window: Duration,
+    /// `ScalingConfig.MaximumConcurrency`; Lambda's default cap otherwise.
+    pub maximum_concurrency: usize,
+    pub report_batch_item_failures: bool,
+    pub enabled: bool,
+}
+
+/// A DynamoDB stream event source mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSource {
+    /// Logical id of the table whose stream is read.
+    pub table: String,
+    pub from_trim_horizon: bool,
+    pub batch_size: usize,
+    pub batching_window: Duration,
+    pub bisect_on_error: bool,
+    /// `None`: retry until the record expires (`-1`, Lambda's default).
+    pub maximum_retry_attempts: Option<u32>,
+    pub maximum_record_age: Option<Duration>,
+    pub report_batch_item_failures: bool,
+    /// `FilterCriteria.Filters[].Pattern`, parsed.
+    pub filters: Vec<serde_json::Value>,
+    /// Logical id of the on-failure queue.
+    pub on_failure: Option<String>,
+    pub enabled: bool,
+}
+
+/// An HTTP API route (`Type: HttpApi`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+}
+
+/// Lambda's concurrency cap for an SQS mapping without `ScalingConfig`
+/// stands in for "unreserved account concurrency" locally.
+const DEFAULT_SQS_CONCURRENCY: usize = 5;
+
+fn event_source(function: &str, name: &str, event: &Value) -> anyhow::Result<EventSource> {
+    let props = event.get("Properties").cloned().unwrap_or(Value::Null);
+    let int = |key: &str| props.get(key).and_then(Value::as_i64);
+    let secs = |key: &str| int(key).map(|s| Duration::from_secs(s.max(0) as u64));
+    let target = |key: &str| {
+        props
+            .get(key)
+            .and_then(getatt_target)
+            .map(|(id, _)| id.to_owned())
+            .with_context(|| format!("{function}.Events.{name}: {key} must be a !GetAtt"))
+    };
+    let reports = props
+        .get("FunctionResponseTypes")
+        .map(one_or_many)
+        .unwrap_or_default()
+        .iter()
+        .any(|t| t.as_str() == Some("ReportBatchItemFailures"));
+    let enabled = props.get("Enabled").and_then(Value::as_bool).unwrap_or(true);
+    Ok(match event.get("Type").and_then(Value::as_str) {
+        Some("SQS") => EventSource::Sqs(SqsSource {
+            queue: target("Queue")?,
+            batch_size: int("BatchSize").unwrap_or(10) as usize,
+            batching_window: secs("MaximumBatchingWindowInSeconds").unwrap_or_default(),
+            maximum_concurrency: props
+                .get("ScalingConfig")
+                .and_then(|s| s.get("MaximumConcurrency"))
+                .and_then(Value::as_u64)
+                .map_or(DEFAULT_SQS_CONCURRENCY, |n| n as usize),
+            report_batch_item_failures: reports,
+            enabled,
+        }),
+        Some("DynamoDB") => EventSource::Stream(StreamSource {
+            table: target("Stream")?,
+            from_trim_horizon: props.get("StartingPosition").and_then(Value::as_str) == Some("TRIM_HORIZON"),
+            batch_size: int("BatchSize").unwrap_or(100) as usize,
+            batching_window: secs("MaximumBatchingWindowInSeconds").unwrap_or_default(),
+            bisect_on_error: props.get("BisectBatchOnFunctionError").and_then(Value::as_bool).unwrap_or(false),
+            maximum_retry_attempts: int("MaximumRetryAttempts").filter(|n| *n >= 0).map(|n| n as u32),
+            maximum_record_age: secs("MaximumRecordAgeInSeconds").filter(|d| !d.is_zero()),
+            report_batch_item_failures: reports,
+            filters: props
+                .get("FilterCriteria")
+                .and_then(|f| f.get("Filters"))
+                .map(one_or_many)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|f| f.get("Pattern")?.as_str())
+                .map(|p| serde_json::from_str(p).with_context(|| format!("{function}.Events.{name}: filter {p}")))
+                .collect::<anyhow::Result<_>>()?,
+            on_failure: props
+                .get("DestinationConfig")
+                .and_then(|d| d.get("OnFailure"))
+                .and_then(|o| o.get("Destination"))
+                .and_then(getatt_target)
+                .map(|(id, _)| id.to_owned()),
+            enabled,
+        }),
+        Some("HttpApi") => EventSource::Http(Route {
+            method: props.get("Method").and_then(Value::as_str).unwrap_or("ANY").to_uppercase(),
+            path: props.get("Path").and_then(Value::as_str).unwrap_or("/{proxy+}").to_owned(),
+        }),
+        other => bail!("{function}.Events.{name}: the local host does not run {other:?} event sources"),
+    })
 }
 
 fn variables(v: Option<&Value>) -> BTreeMap<String, Value> {
@@ -114,7 +274,19 @@ pub fn function(t: &Template, logical_id: &str) -> anyhow::Result<FunctionSpec> 
         timeout: Duration::from_secs(setting("Timeout").unwrap_or(3)),
         memory_mb: setting("MemorySize").unwrap_or(128),
         environment,
+        events: f
+            .prop("Events")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+            .map(|(name, event)| event_source(logical_id, name.as_str().unwrap_or_default(), event))
+            .collect::<anyhow::Result<_>>()?,
     })
+}
+
+/// Every function of the template, by logical id.
+pub fn functions(t: &Template) -> anyhow::Result<Vec<FunctionSpec>> {
+    t.of_kind("AWS::Serverless::Function").map(|(id, _)| function(t, id)).collect()
 }
 
 impl Stack {

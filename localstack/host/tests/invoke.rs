@@ -13,8 +13,8 @@ const ORDER: &str = "0b7d1a52-3c4e-4f60-8a71-92b3c4d5e6f7";
 async fn invoking_payment_with_an_order_created_fixture_prints_its_batch_response_and_charges() {
     let emu = emulator().await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let bin_dir = root.join("target/debug");
-    assert!(bin_dir.join("payment").exists(), "build the functions first: cargo build --workspace --bins");
+    let bin_dir = root.join("target/release");
+    assert!(bin_dir.join("payment").exists(), "build the functions first: cargo build --release --workspace --bins");
     let stage = unique("i").replace('-', "")[..12].to_owned();
     let output = Command::new(env!("CARGO_BIN_EXE_shopsphere-local"))
         .current_dir(&root)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 
@@ -196,42 +196,10 @@ pub struct Queue {
     pub arn: String,
 }
 
-/// The Lambda SQS event for messages received from `queue`.
+/// The Lambda SQS event for messages received from `queue`, as the local
+/// host's event source mapping builds it.
 pub fn sqs_event(queue: &Queue, messages: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id.clone();
-            record.receipt_handle = m.receipt_handle.clone();
-            record.body = m.body.clone();
-            record.md5_of_body = m.md5_of_body.clone();
-            record.event_source = Some("aws:sqs".into());
-            record.event_source_arn = Some(queue.arn.clone());
-            record.aws_region = Some(REGION.into());
-            record.attributes = m
-                .attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
-                .unwrap_or_default();
-            record.message_attributes = m
-                .message_attributes()
-                .map(|attrs| {
-                    attrs
-                        .iter()
-                        .map(|(k, v)| {
-                            let mut a = SqsMessageAttribute::default();
-                            a.string_value = v.string_value.clone();
-                            a.data_type = Some(v.data_type.clone());
-                            (k.clone(), a)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            record
-        })
-        .collect();
-    event
+    shopsphere_local::sqs::lambda_event(&queue.arn, REGION, messages)
 }
 
 /// A message attribute's string value.

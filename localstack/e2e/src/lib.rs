@@ -1,0 +1,302 @@
+//! One ShopSphere per test: a fresh stack of template.yaml on LocalStack (its
+//! own Stage, so its own topics, queues and tables), the local host running
+//! the real release binaries against it, stock seeded. Dropping it kills the
+//! host by PID; the host's function processes die with it (PDEATHSIG).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{Value, json};
+use shopsphere_localstack_tests::{Emulator, emulator, endpoint};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// Whole stacks at once on 2 cores: more only makes each slower.
+static SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(3));
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where `cargo build --release` put the binaries.
+pub fn bin_dir() -> PathBuf {
+    root().join("target/release")
+}
+
+pub struct Shop {
+    pub stage: String,
+    pub api: String,
+    pub control: String,
+    pub outputs: HashMap<String, String>,
+    pub logs: PathBuf,
+    pub emu: Emulator,
+    pub http: reqwest::Client,
+    pub host: Child,
+    _slot: SemaphorePermit<'static>,
+}
+
+/// A result or a panic after `timeout`, naming what was awaited.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+impl Shop {
+    /// A fresh stack with `parameters` (template parameters), up and seeded.
+    pub async fn start(parameters: &[(&str, &str)]) -> Shop {
+        let slot = SLOTS.acquire().await.expect("the semaphore is never closed");
+        let emu = emulator().await;
+        let host_binary = bin_dir().join("shopsphere-local");
+        assert!(host_binary.exists(), "build the release binaries first: cargo build --release --workspace --bins");
+        let stage = format!("e2e{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let logs = root().join("target/e2e").join(&stage);
+        let mut command = Command::new(&host_binary);
+        command
+            .current_dir(root())
+            .args(["up", "--stack", &format!("shopsphere-{stage}"), "--stage", &stage, "--api-port", "0"])
+            .arg("--bin-dir")
+            .arg(bin_dir())
+            .arg("--logs")
+            .arg(&logs)
+            .args(["--endpoint", &endpoint()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (key, value) in parameters {
+            command.arg("--parameter").arg(format!("{key}={value}"));
+        }
+        let mut host = command.spawn().expect("start shopsphere-local");
+        let stdout = host.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(180), lines.next_line()).await;
+        let ready: Value = match ready {
+            Ok(Ok(Some(line))) => serde_json::from_str(&line).expect("the ready line is JSON"),
+            other => panic!("shopsphere-local did not come up ({other:?}): see its stderr above"),
+        };
+        let text = |key: &str| ready[key].as_str().expect("ready line field").to_owned();
+        let outputs = ready["outputs"]
+            .as_object()
+            .expect("outputs")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        let shop = Shop {
+            stage,
+            api: text("api"),
+            control: text("control"),
+            outputs,
+            logs,
+            emu,
+            http: reqwest::Client::new(),
+            host,
+            _slot: slot,
+        };
+        shop.seed().await;
+        shop
+    }
+
+    /// The inventory crate's seed binary against this stack's tables.
+    async fn seed(&self) {
+        let status = Command::new(bin_dir().join("seed-catalog"))
+            .env("CATALOG_TABLE", self.output("CatalogTableName"))
+            .env("INVENTORY_TABLE", self.output("InventoryTableName"))
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_REGION", shopsphere_localstack_tests::REGION)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .expect("run seed-catalog");
+        assert!(status.success(), "seed-catalog failed");
+    }
+
+    pub fn output(&self, key: &str) -> &str {
+        self.outputs.get(key).unwrap_or_else(|| panic!("the stack has no output {key}"))
+    }
+
+    /// POST /orders; the status and JSON body.
+    pub async fn place(&self, order: &Value, idempotency_key: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.post(format!("{}/orders", self.api)).json(order);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("POST /orders");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// POST /orders that must be accepted; the order id.
+    pub async fn place_ok(&self, order: &Value) -> String {
+        let (status, body) = self.place(order, Some(&uuid::Uuid::new_v4().to_string())).await;
+        assert_eq!(status, 202, "{body}");
+        body["order_id"].as_str().expect("order_id").to_owned()
+    }
+
+    pub async fn order(&self, id: &str) -> Value {
+        let response = self.http.get(format!("{}/orders/{id}", self.api)).send().await.expect("GET /orders/{id}");
+        assert_eq!(response.status().as_u16(), 200);
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Wait until the order is in `status` (a final one: it will not move on).
+    pub async fn settles(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        eventually(&format!("order {id} to be {status}"), timeout, || async {
+            let order = self.order(id).await;
+            (order["status"] == status).then_some(order)
+        })
+        .await
+    }
+
+    pub async fn control(&self, function: &str, action: &str) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/functions/{function}/{action}", self.control))
+            .send()
+            .await
+            .expect("control interface");
+        assert!(response.status().is_success(), "{function} {action}: {}", response.status());
+        response.json().await.expect("a JSON body")
+    }
+
+    pub async fn function(&self, function: &str) -> Value {
+        let response =
+            self.http.get(format!("{}/functions/{function}", self.control)).send().await.expect("control interface");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// (visible, in flight) messages of the queue an output names.
+    pub async fn depth(&self, queue_output: &str) -> (u64, u64) {
+        let attributes = self
+            .emu
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.output(queue_output))
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap_or_default();
+        let count = |name| attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
+    pub async fn wait_drained(&self, queue_output: &str, timeout: Duration) {
+        eventually(&format!("{queue_output} to drain"), timeout, || async {
+            (self.depth(queue_output).await == (0, 0)).then_some(())
+        })
+        .await
+    }
+
+    /// Every row of the table an output names, as JSON.
+    pub async fn rows(&self, table_output: &str) -> Vec<Value> {
+        let mut rows = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .emu
+                .dynamodb
+                .scan()
+                .table_name(self.output(table_output))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            for item in page.items.unwrap_or_default() {
+                rows.push(serde_dynamo::from_item(item).expect("a row"));
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return rows;
+            }
+        }
+    }
+
+    pub async fn stock(&self, sku: &str) -> i64 {
+        let item = self
+            .emu
+            .dynamodb
+            .get_item()
+            .table_name(self.output("InventoryTableName"))
+            .key("sku", AttributeValue::S(sku.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get stock")
+            .item
+            .expect("a stock row");
+        item["stock"].as_n().expect("a number").parse().expect("an integer")
+    }
+
+    /// Emails recorded for the order (the notifications table), by event type.
+    pub async fn emails(&self, order_id: &str) -> Vec<String> {
+        let mut types: Vec<String> = self
+            .rows("NotificationsTableName")
+            .await
+            .into_iter()
+            .filter(|r| r["order_id"] == order_id)
+            .map(|r| r["event_type"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        types.sort();
+        types
+    }
+
+    /// A function's log lines (JSON), from its file.
+    pub fn log(&self, function: &str) -> Vec<Value> {
+        let path = self.logs.join(format!("{function}.log"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Send bodies straight to a consumer queue, as one batch.
+    pub async fn send(&self, queue_output: &str, bodies: &[String]) {
+        for chunk in bodies.chunks(10) {
+            let mut batch = self.emu.sqs.send_message_batch().queue_url(self.output(queue_output));
+            for (i, body) in chunk.iter().enumerate() {
+                batch = batch.entries(
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .expect("id and body"),
+                );
+            }
+            let out = batch.send().await.expect("send batch");
+            assert!(out.failed.is_empty(), "{:?}", out.failed);
+        }
+    }
+}
+
+/// A valid order for the seeded catalog.
+pub fn order(token: &str, items: &[(&str, u32)]) -> Value {
+    json!({
+        "customer_id": "cus-e2e",
+        "email": "e2e@example.com",
+        "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "qty": qty})).collect::<Vec<_>>(),
+        "payment_token": token,
+    })
+}

@@ -1,0 +1,298 @@
+//! A function as Lambda runs it: execution environments (here processes of
+//! its real binary, each behind its own Runtime API) started on demand, each
+//! handling one invocation at a time and kept warm between invocations.
+
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use anyhow::Context;
+use axum::body::Bytes;
+use serde::Serialize;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use crate::runtime_api::{InvokeError, Outcome, RuntimeApi};
+use crate::stack::{FunctionSpec, Stack};
+
+pub const ACCOUNT: &str = "000000000000";
+
+/// Where the host runs against: the emulator and its region.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub endpoint: String,
+    pub region: String,
+}
+
+/// Why an invocation produced no answer. Lambda counts each as a function
+/// error: the event source retries the whole batch.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Invoke(#[from] InvokeError),
+    #[error("the process exited ({status}) before answering; init error: {init_error}")]
+    Exited { status: String, init_error: String },
+    #[error("the process was crashed on purpose (fault injection) after it answered")]
+    Crashed,
+    #[error("cannot start the function: {0:#}")]
+    Start(anyhow::Error),
+}
+
+/// Whether the event sources feed the function, and how many instances may
+/// run at once (`None`: each source's own maximum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Switch {
+    pub running: bool,
+    pub concurrency: Option<usize>,
+}
+
+/// One execution environment. The child is declared first so it is killed
+/// before its Runtime API goes away (fields drop in order).
+struct Instance {
+    child: Child,
+    api: RuntimeApi,
+    pid: u32,
+}
+
+/// What one instance did, for the control interface.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InstanceStats {
+    pub invocations: u64,
+    pub records: u64,
+    pub alive: bool,
+}
+
+pub struct Function {
+    pub spec: FunctionSpec,
+    /// The deployed name (`shopsphere-<stage>-<binary>`).
+    pub name: String,
+    binary: PathBuf,
+    environment: Vec<(String, String)>,
+    log_file: Option<PathBuf>,
+    idle: Mutex<Vec<Instance>>,
+    instances: Mutex<BTreeMap<u32, InstanceStats>>,
+    crash_next_answer: AtomicBool,
+    pub invocations: AtomicU64,
+    pub errors: AtomicU64,
+    switch: watch::Sender<Switch>,
+}
+
+impl Function {
+    /// The function of `spec`, its environment resolved against `stack`; no
+    /// process is started yet.
+    pub fn new(
+        spec: &FunctionSpec,
+        stack: &Stack,
+        target: &Target,
+        bin_dir: &Path,
+        log_dir: Option<&Path>,
+    ) -> anyhow::Result<Function> {
+        let stage = stack.parameters.get("Stage").map(String::as_str).unwrap_or("local");
+        let name = format!("shopsphere-{stage}-{}", spec.binary);
+        let region = target.region.as_str();
+        let mut environment: Vec<(String, String)> = [
+            ("AWS_LAMBDA_FUNCTION_NAME", name.as_str()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023"),
+            ("_HANDLER", "bootstrap"),
+            ("TZ", ":UTC"),
+            ("AWS_REGION", region),
+            ("AWS_DEFAULT_REGION", region),
+            ("AWS_ENDPOINT_URL", &target.endpoint),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        environment.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), spec.memory_mb.to_string()));
+        environment.push(("AWS_LAMBDA_LOG_GROUP_NAME".into(), format!("/aws/lambda/{name}")));
+        environment.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
+        for (key, value) in &spec.environment {
+            let value = stack.resolve(value).with_context(|| format!("{}: {key}", spec.logical_id))?;
+            environment.push((key.clone(), value));
+        }
+        let binary = bin_dir.join(&spec.binary);
+        anyhow::ensure!(binary.is_file(), "{} is missing: build it with `cargo build --release`", binary.display());
+        Ok(Function {
+            spec: spec.clone(),
+            name,
+            binary,
+            environment,
+            log_file: log_dir.map(|d| d.join(format!("{}.log", spec.logical_id))),
+            idle: Mutex::default(),
+            instances: Mutex::default(),
+            crash_next_answer: AtomicBool::new(false),
+            invocations: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            switch: watch::Sender::new(Switch { running: true, concurrency: None }),
+        })
+    }
+
+    pub fn arn(&self, region: &str) -> String {
+        format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{}", self.name)
+    }
+
+    async fn start_instance(&self, region: &str) -> anyhow::Result<Instance> {
+        let api = RuntimeApi::start(self.arn(region)).await.context("starting the Runtime API")?;
+        let (stdout, stderr) = match &self.log_file {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                (Stdio::from(file.try_clone()?), Stdio::from(file))
+            }
+            // Logs go to stderr so stdout stays the host's own output.
+            None => (Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?), Stdio::inherit()),
+        };
+        let mut command = Command::new(&self.binary);
+        command
+            .env_clear()
+            .envs(self.environment.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/[$LATEST]{}", uuid::Uuid::new_v4().simple()))
+            .stdout(stdout)
+            .stderr(stderr)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        die_with_parent(&mut command);
+        let child = command.spawn().with_context(|| format!("starting {}", self.binary.display()))?;
+        let pid = child.id().context("the process has no PID")?;
+        self.instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pid, InstanceStats { alive: true, ..Default::default() });
+        Ok(Instance { child, api, pid })
+    }
+
+    /// One invocation on a warm instance, or a new one: the function's
+    /// answer, or why there was none. An instance that timed out or died is
+    /// discarded, as Lambda discards its environment.
+    pub async fn invoke(&self, payload: Bytes, records: usize, region: &str) -> Result<Outcome, Failure> {
+        self.invocations.fetch_add(1, Ordering::Relaxed);
+        let mut instance = match self.take_idle() {
+            Some(instance) => instance,
+            None => self.start_instance(region).await.map_err(Failure::Start)?,
+        };
+        self.record(instance.pid, |s| {
+            s.invocations += 1;
+            s.records += records as u64;
+        });
+        let result = tokio::select! {
+            outcome = instance.api.invoke(payload, self.spec.timeout) => outcome.map_err(Failure::from),
+            status = instance.child.wait() => Err(Failure::Exited {
+                status: status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                init_error: instance.api.init_error().unwrap_or_default(),
+            }),
+        };
+        let result = match result {
+            Ok(_) if self.crash_next_answer.swap(false, Ordering::SeqCst) => Err(Failure::Crashed),
+            other => other,
+        };
+        if result.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if result.is_ok() && self.current_switch().running {
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(instance);
+        } else {
+            // Timed out, died, crashed, or the function was stopped meanwhile.
+            instance.child.start_kill().ok();
+            instance.child.wait().await.ok();
+            self.record(instance.pid, |s| s.alive = false);
+        }
+        if let Ok(Outcome::Error(_)) = &result {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// A warm instance whose process is still there; one that exited while
+    /// idle is dropped (and said so), as Lambda replaces a lost environment.
+    fn take_idle(&self) -> Option<Instance> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(mut instance) = idle.pop() {
+            match instance.child.try_wait() {
+                Ok(None) => return Some(instance),
+                status => {
+                    tracing::warn!(function = %self.spec.logical_id, pid = instance.pid, ?status, "an idle instance exited");
+                    self.record(instance.pid, |s| s.alive = false);
+                }
+            }
+        }
+        None
+    }
+
+    fn record(&self, pid: u32, update: impl FnOnce(&mut InstanceStats)) {
+        if let Some(stats) = self.instances.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&pid) {
+            update(stats);
+        }
+    }
+
+    /// Start one instance ahead of the first event, so a broken binary or
+    /// configuration shows at `up` rather than at the first message.
+    pub async fn warm_up(&self, region: &str) -> anyhow::Result<()> {
+        let instance = self.start_instance(region).await?;
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(instance);
+        Ok(())
+    }
+
+    /// Kill the process that answers the next invocation, after it answered
+    /// and before its answer reaches the event source: a crash between
+    /// "done" and "acknowledged".
+    pub fn crash_next_answer(&self) {
+        self.crash_next_answer.store(true, Ordering::SeqCst);
+    }
+
+    pub fn switch(&self) -> watch::Receiver<Switch> {
+        self.switch.subscribe()
+    }
+
+    pub fn current_switch(&self) -> Switch {
+        *self.switch.borrow()
+    }
+
+    /// Stop feeding the function and let its idle instances go.
+    pub fn stop(&self) {
+        self.switch.send_replace(Switch { running: false, concurrency: None });
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        for instance in idle {
+            self.record(instance.pid, |s| s.alive = false);
+        }
+    }
+
+    /// Feed it again, with at most `concurrency` instances when given.
+    pub fn start(&self, concurrency: Option<usize>) {
+        self.switch.send_replace(Switch { running: true, concurrency });
+    }
+
+    pub fn instances(&self) -> BTreeMap<u32, InstanceStats> {
+        self.instances.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The child gets SIGKILL when the host dies, even by SIGKILL, so no
+/// function process outlives it.
+fn die_with_parent(command: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe; nothing else runs
+    // between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() as u32 != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}

@@ -185,6 +185,12 @@ async fn e2e_inventory_crashing_mid_batch_neither_loses_an_order_nor_takes_stock
         shop.settles(id, "SHIPPED", Duration::from_secs(180)).await;
     }
     assert_eq!(shop.stock("SKU-MUG").await, 495, "one unit per order, once");
+    let repeats = shop
+        .log("InventoryFunction")
+        .iter()
+        .filter(|l| l["fields"]["message"] == "duplicate event: effect already committed")
+        .count();
+    assert!(repeats >= 1, "the crashed batch had committed; its redelivery was recognised");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,10 +10,18 @@ TOOLS = $(shell .ci/tools.sh)
 # Pinned lint/build tools run offline; no telemetry.
 TOOL_ENV = PATH="$(TOOLS):$$PATH" SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
-.PHONY: help test unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install
+.PHONY: help demo test unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+demo: ## the live demo: LocalStack + all functions + ~50 orders, a consumer stopped and restarted, a poison message (DEMO_ARGS=--keep leaves it running)
+	env $(LIGHT_RELEASE) $(CARGO) build --release --workspace --bins --quiet
+	@if [[ " $(DEMO_ARGS) " == *" --keep "* ]]; then \
+	  $(LS) up && target/release/shopsphere demo $(DEMO_ARGS); \
+	else \
+	  $(LS) with target/release/shopsphere demo $(DEMO_ARGS); \
+	fi
 
 # Tests and the local host run release binaries, built once; LTO off keeps that
 # build short on 2 cores (`make package`, the deploy build, keeps fat LTO).

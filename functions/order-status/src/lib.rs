@@ -39,6 +39,9 @@ pub struct OrderStatusService<O> {
 impl<O: Orders> Service for OrderStatusService<O> {
     const FUNCTION: &'static str = "order-status";
     const HANDLES: &'static [EventType] = HANDLES;
+    // The view is forward-only and its timeline keyed by event id: applying
+    // history again rebuilds a lost row and changes nothing else.
+    const REPLAYABLE: bool = true;
     type Effect = StatusEffect;
     /// Events of one order arrive close together and race on its row's version.
     const COMMIT_ATTEMPTS: u32 = 5;

@@ -19,6 +19,47 @@ pub fn rendered_schema(event_type: EventType) -> String {
     text
 }
 
+/// `docs/events.md`: the event catalog as a table, rendered from the schemas.
+pub fn catalog_markdown() -> String {
+    let mut text = String::from(
+        "# Event catalog\n\n\
+         Generated from `infra/events/schemas/` by `make schemas`; do not edit by hand.\n\
+         Every event travels in the envelope of [ADR 0001](adr/0001-event-envelope.md);\n\
+         one SNS topic per type (`shopsphere-<stage>-<Type>`). Payload fields marked * are required.\n\n\
+         | event | CloudEvents `type` | `source` | payload (`data`) | what it means | schema |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for t in EventType::ALL {
+        let schema = envelope_schema(t);
+        let payload = &schema["$defs"][t.name()];
+        let required: Vec<&str> =
+            payload["required"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
+        let mut fields: Vec<String> = payload["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| if required.contains(&name.as_str()) { format!("{name}*") } else { name.clone() })
+            .collect();
+        fields.sort();
+        text.push_str(&format!(
+            "| {} | `{}` | `{}` | {} | {} | [{}](../infra/events/schemas/{}) |\n",
+            t.name(),
+            t.cloudevents_type(),
+            t.source(),
+            fields.join(", "),
+            payload["description"].as_str().unwrap_or_default(),
+            t.schema_file_name(),
+            t.schema_file_name(),
+        ));
+    }
+    text
+}
+
+/// The committed catalog page.
+pub fn catalog_doc_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/events.md")
+}
+
 /// Keys in sorted order at every level, whether or not serde_json's
 /// `preserve_order` feature is on in this build (feature unification varies).
 fn sorted(value: serde_json::Value) -> serde_json::Value {
@@ -53,6 +94,13 @@ mod tests {
         assert!(drifted.is_empty(), "schemas drifted from the Rust types (run `make schemas`): {drifted:?}");
         let files = std::fs::read_dir(schema_dir()).unwrap().count();
         assert_eq!(files, EventType::ALL.len(), "a schema file without an event type in the catalog");
+        let catalog = catalog_markdown();
+        if update {
+            std::fs::write(catalog_doc_path(), &catalog).expect("write docs/events.md");
+        } else {
+            let committed = std::fs::read_to_string(catalog_doc_path()).unwrap_or_default();
+            assert_eq!(committed, catalog, "docs/events.md drifted from the schemas (run `make schemas`)");
+        }
     }
 
     #[test]

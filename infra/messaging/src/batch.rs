@@ -77,7 +77,12 @@ pub struct RecordMeta {
     pub message_id: String,
     /// SQS ApproximateReceiveCount: 1 on first delivery.
     pub receive_count: u32,
+    /// The `replay_id` message attribute of a replayed event (`shopsphere replay`).
+    pub replay_id: Option<String>,
 }
+
+/// Message attribute that marks a replayed event and names its replay.
+pub const REPLAY_ID: &str = "replay_id";
 
 /// Why a record was dead-lettered, sent along as message attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +190,7 @@ impl<Q: QueueOps> BatchProcessor<Q> {
         let meta = RecordMeta {
             message_id: message.message_id.clone().unwrap_or_default(),
             receive_count: message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+            replay_id: message.message_attributes.get(REPLAY_ID).and_then(|a| a.string_value.clone()),
         };
         let span = tracing::info_span!(
             "sqs_record",

@@ -48,6 +48,11 @@ pub trait Service: Send + Sync {
     /// failure, retried by SQS. More suits services whose `decide` has no
     /// external effect and whose state is contended (a row per order).
     const COMMIT_ATTEMPTS: u32 = 1;
+    /// Whether replayed events (`replay_id` attribute) are handled again under
+    /// a fresh idempotency key: only for services whose effect is a view that
+    /// applying an event twice leaves unchanged, and that publish nothing.
+    /// Others dead-letter a replay (a second charge is not a rebuild).
+    const REPLAYABLE: bool = false;
 
     /// Decide what `event` means. May read state and call external ports; must
     /// not write state (the effect is committed by the consumer).
@@ -152,7 +157,11 @@ where
         event: SqsEvent,
         deadline: Deadline,
     ) -> SqsBatchResponse {
-        processor.process(event, |envelope, _| self.handle(envelope, deadline)).await
+        processor
+            .process(event, |envelope, meta| async move {
+                self.handle_as(envelope, meta.replay_id.as_deref(), deadline).await
+            })
+            .await
     }
 
     /// One Lambda invocation: the deadline comes from its context.
@@ -167,13 +176,35 @@ where
 
     /// One event, exactly once in effect.
     pub async fn handle(&self, event: Envelope, deadline: Deadline) -> Result<(), HandlerError> {
+        self.handle_as(event, None, deadline).await
+    }
+
+    /// One event, or one replay of it: once in effect per replay.
+    pub async fn handle_as(
+        &self,
+        event: Envelope,
+        replay: Option<&str>,
+        deadline: Deadline,
+    ) -> Result<(), HandlerError> {
         if !Svc::HANDLES.contains(&event.kind()) {
             return Err(HandlerError::permanent(
                 "unexpected_event_type",
                 format!("{} does not handle {} (subscription wiring is wrong)", Svc::FUNCTION, event.kind()),
             ));
         }
-        let key = format!("{}#{}", Svc::FUNCTION, event.id);
+        let key = match replay {
+            None => format!("{}#{}", Svc::FUNCTION, event.id),
+            Some(replay) if Svc::REPLAYABLE => format!("{}#{}#replay/{replay}", Svc::FUNCTION, event.id),
+            Some(replay) => {
+                return Err(HandlerError::permanent(
+                    "replay_not_allowed",
+                    format!(
+                        "{} does not take replays (replay {replay}): its effects are not a rebuildable view",
+                        Svc::FUNCTION
+                    ),
+                ));
+            }
+        };
         let ticket = match self.idempotency.begin::<_, Emitted, HandlerError>(&key, &event.data, deadline).await? {
             Begin::Done(Emitted(events)) => {
                 tracing::info!(key, republished = events.len(), "duplicate event: effect already committed");

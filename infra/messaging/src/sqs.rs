@@ -47,22 +47,28 @@ fn truncated(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// What the dead-lettered copy's attributes say (besides the carried ones):
+/// why, from where, when. A redrive drops them again.
+pub const DEAD_LETTER_ATTRIBUTES: [&str; 6] =
+    ["error_code", "error_reason", "failed_at", "source_queue_arn", "original_message_id", "receive_count"];
+
 /// The message attributes of a dead-lettered copy: why, from where, when.
 pub fn dead_letter_attributes(letter: &DeadLetter<'_>) -> Vec<(String, MessageAttributeValue)> {
     let message = letter.message;
+    let [code, reason, failed_at, source, original, receive_count] = DEAD_LETTER_ATTRIBUTES;
     let mut attrs = vec![
-        ("error_code".to_owned(), string_attribute(letter.code)),
-        ("error_reason".to_owned(), string_attribute(&truncated(letter.reason, MAX_REASON_CHARS))),
-        ("failed_at".to_owned(), string_attribute(&chrono::Utc::now().to_rfc3339())),
+        (code.to_owned(), string_attribute(letter.code)),
+        (reason.to_owned(), string_attribute(&truncated(letter.reason, MAX_REASON_CHARS))),
+        (failed_at.to_owned(), string_attribute(&chrono::Utc::now().to_rfc3339())),
     ];
     let mut optional = |name: &str, value: Option<&str>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             attrs.push((name.to_owned(), string_attribute(v)));
         }
     };
-    optional("source_queue_arn", message.event_source_arn.as_deref());
-    optional("original_message_id", message.message_id.as_deref());
-    optional("receive_count", message.attributes.get("ApproximateReceiveCount").map(String::as_str));
+    optional(source, message.event_source_arn.as_deref());
+    optional(original, message.message_id.as_deref());
+    optional(receive_count, message.attributes.get("ApproximateReceiveCount").map(String::as_str));
     for name in CARRIED_ATTRIBUTES {
         optional(name, message.message_attributes.get(name).and_then(|a| a.string_value.as_deref()));
     }

@@ -130,3 +130,13 @@ async fn a_store_that_stays_unavailable_fails_the_record_for_redelivery() {
     assert!(matches!(err, HandlerError::Transient(_)), "{err}");
     assert!(c.publisher.published().is_empty());
 }
+
+#[tokio::test]
+async fn a_replay_to_a_service_with_outside_effects_is_dead_lettered_not_redone() {
+    let (service, state) = (Racy { decisions: AtomicU32::new(0) }, Contended { losses: AtomicU32::new(0) });
+    let c = Consumer::in_memory(&service, &state);
+    c.handle(updated(), Deadline::default()).await.unwrap();
+    let err = c.handle_as(updated(), Some("r-1"), Deadline::default()).await.unwrap_err();
+    assert!(matches!(&err, HandlerError::Permanent { code, .. } if code == "replay_not_allowed"), "{err}");
+    assert_eq!(service.decisions.load(Ordering::SeqCst), 1);
+}

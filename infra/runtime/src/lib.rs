@@ -5,7 +5,9 @@
 pub mod dynamodb;
 
 use std::str::FromStr;
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
@@ -21,12 +23,32 @@ pub async fn sdk_config() -> SdkConfig {
 pub fn config_loader() -> ConfigLoader {
     let http_client =
         aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).timeout_config(
+        // The SDK waits forever for an answer by default; a request that hangs
+        // would then hang its caller. 25 s covers a 20 s SQS long poll.
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(25))
+            .build(),
+    )
 }
 
 /// Structured JSON logs to stdout (CloudWatch picks them up as JSON), level
 /// from `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL`, `info` by default.
 pub fn init_tracing() {
+    json_logs().with_writer(std::io::stdout).init();
+}
+
+/// The same logs on stderr, for tools whose stdout is their answer.
+pub fn init_tracing_stderr() {
+    json_logs().with_writer(std::io::stderr).init();
+}
+
+fn json_logs() -> tracing_subscriber::fmt::SubscriberBuilder<
+    tracing_subscriber::fmt::format::JsonFields,
+    tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json, ()>,
+    tracing_subscriber::EnvFilter,
+> {
     let filter = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()))
         .unwrap_or_else(|_| "info".to_owned());
@@ -37,7 +59,6 @@ pub fn init_tracing() {
         .with_span_list(false)
         .with_target(false)
         .without_time()
-        .init();
 }
 
 /// An error with its sources, `outer: inner: root`, for logs: the SDK's own

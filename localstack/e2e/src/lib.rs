@@ -150,16 +150,23 @@ impl Shop {
     }
 
     pub async fn order(&self, id: &str) -> Value {
+        self.order_if_any(id).await.unwrap_or_else(|| panic!("GET /orders/{id}: 404"))
+    }
+
+    /// The order, or `None` on a 404.
+    pub async fn order_if_any(&self, id: &str) -> Option<Value> {
         let response = self.http.get(format!("{}/orders/{id}", self.api)).send().await.expect("GET /orders/{id}");
-        assert_eq!(response.status().as_u16(), 200);
-        response.json().await.expect("a JSON body")
+        match response.status().as_u16() {
+            404 => None,
+            200 => Some(response.json().await.expect("a JSON body")),
+            other => panic!("GET /orders/{id}: {other}"),
+        }
     }
 
     /// Wait until the order is in `status` (a final one: it will not move on).
     pub async fn settles(&self, id: &str, status: &str, timeout: Duration) -> Value {
         eventually(&format!("order {id} to be {status}"), timeout, || async {
-            let order = self.order(id).await;
-            (order["status"] == status).then_some(order)
+            self.order_if_any(id).await.filter(|order| order["status"] == status)
         })
         .await
     }

@@ -180,10 +180,12 @@ async fn e2e_inventory_crashing_mid_batch_neither_loses_an_order_nor_takes_stock
         (function["errors"].as_u64() >= Some(1)).then_some(())
     })
     .await;
-    // The batch comes back after the queue's visibility timeout.
     for id in &ids {
-        shop.settles(id, "SHIPPED", Duration::from_secs(180)).await;
+        shop.settles(id, "SHIPPED", SAGA).await;
     }
+    // The crashed batch was never acknowledged: it comes back after the
+    // queue's visibility timeout (60 s) and must change nothing.
+    shop.wait_drained("InventoryQueueUrl", Duration::from_secs(180)).await;
     assert_eq!(shop.stock("SKU-MUG").await, 495, "one unit per order, once");
     let repeats = shop
         .log("InventoryFunction")

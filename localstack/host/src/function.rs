@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::body::Bytes;
@@ -19,6 +20,9 @@ use crate::runtime_api::{InvokeError, Outcome, RuntimeApi};
 use crate::stack::{FunctionSpec, Stack};
 
 pub const ACCOUNT: &str = "000000000000";
+
+/// Lambda's limit on a function's init phase.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the host runs against: the emulator and its region.
 #[derive(Debug, Clone)]
@@ -163,8 +167,22 @@ impl Function {
             .stdin(Stdio::null())
             .kill_on_drop(true);
         die_with_parent(&mut command);
-        let child = command.spawn().with_context(|| format!("starting {}", self.binary.display()))?;
+        let mut child = command.spawn().with_context(|| format!("starting {}", self.binary.display()))?;
         let pid = child.id().context("the process has no PID")?;
+        // Init has its own limit and does not count against the invocation's
+        // timeout, as in Lambda.
+        tokio::select! {
+            _ = api.initialized() => {}
+            status = child.wait() => anyhow::bail!(
+                "{} exited during init ({}): {}",
+                self.spec.logical_id,
+                status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                api.init_error().unwrap_or_else(|| "see its log".into())
+            ),
+            _ = tokio::time::sleep(INIT_TIMEOUT) => {
+                anyhow::bail!("{} did not finish init in {INIT_TIMEOUT:?}", self.spec.logical_id)
+            }
+        }
         self.instances
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -68,7 +68,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    shopsphere_runtime::init_tracing();
+    shopsphere_runtime::init_tracing_stderr();
     let target = Target { endpoint: cli.endpoint.clone(), region: cli.region.clone() };
     let config = shopsphere_runtime::config_loader()
         .endpoint_url(&target.endpoint)

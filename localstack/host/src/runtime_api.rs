@@ -36,6 +36,8 @@ struct Shared {
     queue: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     in_flight: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<String>>,
+    /// Set by the first `next`: the function's init is over.
+    initialized: tokio::sync::watch::Sender<bool>,
 }
 
 /// A running Runtime API for one function process.
@@ -65,6 +67,7 @@ impl RuntimeApi {
             queue: tokio::sync::Mutex::new(queue),
             in_flight: Mutex::default(),
             init_error: Mutex::default(),
+            initialized: tokio::sync::watch::Sender::new(false),
         });
         let app = Router::new()
             .route(&format!("{PREFIX}/invocation/next"), get(next))
@@ -96,6 +99,13 @@ impl RuntimeApi {
         }
     }
 
+    /// Wait until the function asked for its first event (its init is done).
+    pub async fn initialized(&self) {
+        let mut ready = self.shared.initialized.subscribe();
+        // The sender lives in `shared`, which `self` holds: this cannot fail.
+        let _ = ready.wait_for(|ready| *ready).await;
+    }
+
     /// The error the function reported from its initialisation, if any.
     pub fn init_error(&self) -> Option<String> {
         self.shared.init_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -107,6 +117,7 @@ fn header(value: &str) -> HeaderValue {
 }
 
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    shared.initialized.send_replace(true);
     let Some(invocation) = shared.queue.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };

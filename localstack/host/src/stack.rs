@@ -76,13 +76,18 @@ pub async fn ensure(
         }
     };
     let resources = cfn.describe_stack_resources().stack_name(name).send().await?.stack_resources.unwrap_or_default();
-    Ok(Stack {
-        name: name.to_owned(),
-        parameters: stack
+    // LocalStack does not always list parameters left at their default; the
+    // template says what those are.
+    let mut effective = defaults(template_text)?;
+    effective.extend(
+        stack
             .parameters()
             .iter()
-            .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value()?.to_owned())))
-            .collect(),
+            .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value()?.to_owned()))),
+    );
+    Ok(Stack {
+        name: name.to_owned(),
+        parameters: effective,
         physical: resources
             .into_iter()
             .filter_map(|r| Some((r.logical_resource_id?, r.physical_resource_id?)))
@@ -96,6 +101,23 @@ pub async fn ensure(
 }
 
 const STACK_WAIT: Duration = Duration::from_secs(120);
+
+/// Each template parameter's `Default`, as text.
+fn defaults(template_text: &str) -> anyhow::Result<HashMap<String, String>> {
+    let template = Template::parse(template_text)?;
+    let parameters = template.raw.get("Parameters").and_then(Value::as_mapping).into_iter().flatten();
+    Ok(parameters
+        .filter_map(|(name, p)| {
+            let default = match p.get("Default")? {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((name.as_str()?.to_owned(), default))
+        })
+        .collect())
+}
 
 /// Delete the stack and wait until it is gone.
 pub async fn delete(cfn: &Client, name: &str) -> anyhow::Result<()> {

@@ -156,6 +156,13 @@ impl StreamMapping {
                 tokio::time::sleep(IDLE_POLL.min(deadline - tokio::time::Instant::now())).await;
             }
         }
+        if last.is_none() {
+            // Nothing new: ask for a fresh iterator from the checkpoint next
+            // time. LocalStack's (moto's) stream sometimes leaves a held
+            // iterator behind records written later; AWS iterators expire
+            // after 15 minutes anyway.
+            shard.iterator = None;
+        }
         Ok((items, last))
     }
 

@@ -1,0 +1,348 @@
+//! `shopsphere demo`: the whole system on this machine (LocalStack must be
+//! up; `make demo` sees to it), played through a scripted scenario with a
+//! live view: ~50 orders at a steady rate, notification stopped and
+//! restarted, a poison message, and a final account of what was lost (0).
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossterm::{QueueableCommand, cursor, terminal};
+use serde_json::Value;
+use shopsphere_orders::OrderView;
+use shopsphere_runtime::dynamodb::Table;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::{Ops, orders};
+
+/// The scenario's knobs.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub orders: usize,
+    pub interval: Duration,
+    pub endpoint: String,
+    pub keep: bool,
+}
+
+const STACK: &str = "shopsphere-demo";
+const QUEUES: [&str; 6] = ["Payment", "Inventory", "Shipping", "Notification", "OrderStatus", "Analytics"];
+const NOTIFICATION: &str = "NotificationFunction";
+
+/// Emails an order in a final status brought: one per event of its saga
+/// that notification handles.
+fn emails_for(status: &str) -> usize {
+    match status {
+        "SHIPPED" => 3,        // OrderCreated, PaymentProcessed, OrderShipped
+        "REFUNDED" => 4,       // OrderCreated, PaymentProcessed, InventoryUpdateFailed, PaymentRefunded
+        "PAYMENT_FAILED" => 2, // OrderCreated, PaymentFailed
+        _ => 0,
+    }
+}
+
+struct Host {
+    child: Child,
+    api: String,
+    control: String,
+    logs: PathBuf,
+}
+
+fn bin(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.parent().context("the executable has a folder")?.join(name);
+    anyhow::ensure!(path.exists(), "{} is missing: cargo build --release --workspace --bins", path.display());
+    Ok(path)
+}
+
+/// The host's own log (its stdout is the ready line).
+const HOST_LOG: &str = "target/local-host/shopsphere-demo-host.log";
+
+async fn start_host(endpoint: &str, keep: bool) -> anyhow::Result<Host> {
+    std::fs::create_dir_all("target/local-host")?;
+    let log = std::fs::File::create(HOST_LOG).with_context(|| format!("creating {HOST_LOG}"))?;
+    let mut child = Command::new(bin("shopsphere-local")?)
+        .args(["up", "--stack", STACK, "--stage", "demo", "--api-port", "3000"])
+        .args(["--parameter", "NotificationDelayMs=300", "--endpoint", endpoint])
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .kill_on_drop(!keep)
+        .spawn()
+        .context("starting shopsphere-local")?;
+    let stdout = child.stdout.take().context("piped stdout")?;
+    let line = tokio::time::timeout(Duration::from_secs(180), BufReader::new(stdout).lines().next_line())
+        .await
+        .context("the local host did not come up in 3 minutes")??
+        .with_context(|| format!("the local host exited before it was ready (is port 3000 free?): see {HOST_LOG}"))?;
+    let ready: Value = serde_json::from_str(&line)?;
+    let text = |k: &str| ready[k].as_str().unwrap_or_default().to_owned();
+    Ok(Host { child, api: text("api"), control: text("control"), logs: PathBuf::from(text("logs")) })
+}
+
+async fn seed(ops: &Ops, endpoint: &str) -> anyhow::Result<()> {
+    let status = Command::new(bin("seed-catalog")?)
+        .env("CATALOG_TABLE", ops.output("CatalogTableName")?)
+        .env("INVENTORY_TABLE", ops.output("InventoryTableName")?)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdout(Stdio::null())
+        .status()
+        .await?;
+    anyhow::ensure!(status.success(), "seed-catalog failed");
+    Ok(())
+}
+
+/// What the view shows, read fresh each tick.
+#[derive(Default)]
+struct Snapshot {
+    /// By status as the API spells it (SHIPPED...).
+    statuses: BTreeMap<String, usize>,
+    finished: usize,
+    expected_emails: usize,
+    queues: Vec<(String, u64, u64)>,
+    dlqs: Vec<(String, u64)>,
+    emails: usize,
+}
+
+async fn snapshot(ops: &Ops) -> anyhow::Result<Snapshot> {
+    let orders = Table::new(ops.dynamodb.clone(), ops.output("OrdersTableName")?, "order_id");
+    let (mut statuses, mut finished, mut expected_emails) = (BTreeMap::new(), 0, 0);
+    for order in orders.scan::<OrderView>().await? {
+        let status = serde_json::to_value(order.status)?.as_str().unwrap_or_default().to_owned();
+        finished += usize::from(order.status.is_final());
+        expected_emails += emails_for(&status);
+        *statuses.entry(status).or_default() += 1;
+    }
+    let mut queues = Vec::new();
+    for q in QUEUES {
+        let (visible, in_flight) = ops.depth(&ops.queue_url(&format!("{q}Queue"))?).await?;
+        queues.push((q.to_owned(), visible, in_flight));
+    }
+    let mut dlqs = Vec::new();
+    for name in ops.dlq_names() {
+        dlqs.push((name.clone(), ops.depth(&ops.queue_url(&name)?).await?.0));
+    }
+    let emails = Table::new(ops.dynamodb.clone(), ops.output("NotificationsTableName")?, "event_id")
+        .scan::<Value>()
+        .await?
+        .len();
+    Ok(Snapshot { statuses, finished, expected_emails, queues, dlqs, emails })
+}
+
+/// The live view: redrawn in place on a terminal, plain lines otherwise.
+struct View {
+    tty: bool,
+    drawn: u16,
+    started: Instant,
+    last_plain: Option<Instant>,
+}
+
+impl View {
+    fn draw(
+        &mut self,
+        phase: &str,
+        placed: usize,
+        total: usize,
+        latencies: &[Duration],
+        s: &Snapshot,
+    ) -> anyhow::Result<()> {
+        let mut sorted = latencies.to_vec();
+        sorted.sort();
+        let pct = |p: f64| sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).map_or(0, |d| d.as_millis());
+        let statuses: Vec<String> = s.statuses.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let queues: Vec<String> = s.queues.iter().map(|(q, v, f)| format!("{q} {v}/{f}")).collect();
+        let dlqs: Vec<String> = s.dlqs.iter().filter(|(_, n)| *n > 0).map(|(q, n)| format!("{q} {n}")).collect();
+        let lines = [
+            format!("ShopSphere demo  {:>4} s  {phase}", self.started.elapsed().as_secs()),
+            format!(
+                "orders placed {placed}/{total}   API latency p50 {} ms  p99 {} ms  last {} ms",
+                pct(0.5),
+                pct(0.99),
+                latencies.last().map_or(0, |d| d.as_millis())
+            ),
+            format!("orders by status: {}", if statuses.is_empty() { "-".into() } else { statuses.join("  ") }),
+            format!("queues (waiting/in flight): {}", queues.join("  ")),
+            format!("dead-letter queues: {}", if dlqs.is_empty() { "all empty".into() } else { dlqs.join("  ") }),
+            format!("emails sent: {}", s.emails),
+        ];
+        let mut out = std::io::stdout();
+        if self.tty {
+            if self.drawn > 0 {
+                out.queue(cursor::MoveUp(self.drawn))?;
+            }
+            out.queue(terminal::Clear(terminal::ClearType::FromCursorDown))?;
+            for line in &lines {
+                writeln!(out, "{line}")?;
+            }
+            self.drawn = lines.len() as u16;
+        } else if self.last_plain.is_none_or(|t| t.elapsed() >= Duration::from_secs(2)) {
+            writeln!(out, "{}", lines.join(" | "))?;
+            self.last_plain = Some(Instant::now());
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// A line that stays above the live view.
+    fn note(&mut self, text: &str) -> anyhow::Result<()> {
+        let mut out = std::io::stdout();
+        if self.tty && self.drawn > 0 {
+            out.queue(cursor::MoveUp(self.drawn))?;
+            out.queue(terminal::Clear(terminal::ClearType::FromCursorDown))?;
+            self.drawn = 0;
+        }
+        writeln!(out, "» {text}")?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
+async fn control(http: &reqwest::Client, host: &Host, function: &str, action: &str) -> anyhow::Result<()> {
+    let response = http.post(format!("{}/functions/{function}/{action}", host.control)).send().await?;
+    anyhow::ensure!(response.status().is_success(), "{function} {action}: {}", response.status());
+    Ok(())
+}
+
+/// The order mix: mostly fine, some declined cards, some out of stock.
+fn nth_order(n: usize) -> (Value, &'static str) {
+    let email = format!("customer{n}@example.com");
+    match n % 10 {
+        3 => (orders::order_body(&email, "tok_decline", &[("SKU-CAP".into(), 1)]), "declined card"),
+        7 => (orders::order_body(&email, "tok_visa", &[("SKU-RARE".into(), 1)]), "out of stock"),
+        _ => (orders::order_body(&email, "tok_visa", &[("SKU-MUG".into(), 1), ("SKU-TEE".into(), 1)]), "ok"),
+    }
+}
+
+pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
+    let config = crate::sdk_config(Some(&scenario.endpoint), Some("us-east-1")).await;
+    println!("Starting the local stack (template.yaml on LocalStack, 8 functions)...");
+    let mut host = start_host(&scenario.endpoint, scenario.keep).await?;
+    let ops = Ops::connect(&config, STACK).await?;
+    seed(&ops, &scenario.endpoint).await?;
+    let http = reqwest::Client::new();
+    let mut view = View { tty: std::io::stdout().is_terminal(), drawn: 0, started: Instant::now(), last_plain: None };
+    let baseline = snapshot(&ops).await?;
+    // A kept stack from an earlier run may hold orders already: count from here.
+    let (finished_before, expected_before, emails_before) =
+        (baseline.finished, baseline.expected_emails, baseline.emails);
+
+    let mut latencies = Vec::new();
+    let mut accepted = 0;
+    let stop_at = scenario.orders / 3;
+    let mut phase = "placing orders".to_owned();
+    for n in 0..scenario.orders {
+        if n == stop_at {
+            control(&http, &host, NOTIFICATION, "stop").await?;
+            phase = "notification STOPPED: orders keep completing, its backlog grows".into();
+            view.note("notification stopped")?;
+        }
+        let (body, _) = nth_order(n);
+        let start = Instant::now();
+        let (status, answer) = orders::place(&host.api, &body, &uuid::Uuid::new_v4().to_string()).await?;
+        latencies.push(start.elapsed());
+        anyhow::ensure!(status == 202, "order {n} was refused: {status} {answer}");
+        accepted += 1;
+        view.draw(&phase, n + 1, scenario.orders, &latencies, &snapshot(&ops).await?)?;
+        tokio::time::sleep(scenario.interval.saturating_sub(start.elapsed())).await;
+    }
+
+    phase = "waiting for every order to finish (notification still stopped)".into();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let s = snapshot(&ops).await?;
+        view.draw(&phase, accepted, scenario.orders, &latencies, &s)?;
+        if s.finished >= finished_before + accepted {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "orders did not finish in 3 minutes");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let backlog = ops.depth(&ops.queue_url("NotificationQueue")?).await?.0;
+    view.note(&format!("every order finished without notification; its backlog: {backlog} messages"))?;
+
+    control(&http, &host, NOTIFICATION, "start").await?;
+    view.note("notification restarted")?;
+    phase = "notification draining its backlog".into();
+    loop {
+        let s = snapshot(&ops).await?;
+        view.draw(&phase, accepted, scenario.orders, &latencies, &s)?;
+        let notification = s.queues.iter().find(|(q, ..)| q == "Notification").map_or((0, 0), |(_, v, f)| (*v, *f));
+        if notification == (0, 0) {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline + Duration::from_secs(180), "the backlog did not drain");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    view.note("injecting a poison message (not JSON) into the payment queue")?;
+    let poison = ops.queue_url("PaymentQueue")?;
+    ops.sqs.send_message().queue_url(&poison).message_body("{not json").send().await?;
+    let dlq = ops.queue_url("PaymentDLQ")?;
+    let dead = loop {
+        let s = snapshot(&ops).await?;
+        view.draw("waiting for the poison message to reach the DLQ", accepted, scenario.orders, &latencies, &s)?;
+        let peeked = ops.peek(&dlq, 10).await?;
+        if let Some(m) = peeked.into_iter().find(|m| m.body() == Some("{not json")) {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let reason = |name: &str| {
+        dead.message_attributes().and_then(|a| a.get(name)).and_then(|v| v.string_value()).unwrap_or("?").to_owned()
+    };
+    view.note(&format!(
+        "PaymentDLQ holds it: error_code={} error_reason={}",
+        reason("error_code"),
+        reason("error_reason")
+    ))?;
+
+    let s = snapshot(&ops).await?;
+    view.draw("done", accepted, scenario.orders, &latencies, &s)?;
+    let finished = s.finished - finished_before;
+    let expected_emails = s.expected_emails - expected_before;
+    let emails = s.emails - emails_before;
+    let duplicates = duplicates_absorbed(&host.logs);
+    let lost = (accepted - finished.min(accepted)) + expected_emails.saturating_sub(emails);
+    println!();
+    println!("Summary");
+    println!("  orders accepted (202)      {accepted}");
+    for (status, count) in &s.statuses {
+        println!("  {status:<26} {count}");
+    }
+    println!("  emails sent                {emails} (expected {expected_emails})");
+    println!("  duplicates absorbed        {duplicates}");
+    println!("  poison messages in the DLQ 1 ({})", reason("error_code"));
+    println!("  messages lost              {lost}");
+    if scenario.keep {
+        println!();
+        println!("The stack keeps running (local host PID {}). Try:", host.child.id().unwrap_or_default());
+        println!("  curl -s {}/products", host.api);
+        println!(
+            "  curl -s -X POST {}/orders -H 'content-type: application/json' -H 'Idempotency-Key: try-1' \\\n    -d '{{\"customer_id\":\"c1\",\"email\":\"you@example.com\",\"items\":[{{\"sku\":\"SKU-MUG\",\"qty\":1}}],\"payment_token\":\"tok_visa\"}}'",
+            host.api
+        );
+        println!("  curl -s {}/orders/<order_id>", host.api);
+        println!("  cargo run --release --bin shopsphere -- --stack {STACK} --endpoint {} dlq list", scenario.endpoint);
+        println!("Stop it: kill {} && make localstack-down", host.child.id().unwrap_or_default());
+    } else {
+        host.child.start_kill().ok();
+        host.child.wait().await.ok();
+    }
+    anyhow::ensure!(lost == 0, "{lost} message(s) lost");
+    Ok(())
+}
+
+/// Repeats the consumers recognised and absorbed, from their logs.
+fn duplicates_absorbed(logs: &std::path::Path) -> usize {
+    std::fs::read_dir(logs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|text| text.matches("duplicate event: effect already committed").count())
+        .sum()
+}

@@ -1,0 +1,192 @@
+//! `shopsphere`: the operator's CLI for a deployed stack (AWS by default,
+//! LocalStack with `--endpoint`).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use shopsphere_events::EventType;
+use shopsphere_ops::{Ops, demo, dlq, orders, sdk_config};
+
+#[derive(Parser)]
+#[command(about = "Operate a ShopSphere stack: dead-letter queues, replay, orders")]
+struct Cli {
+    /// The CloudFormation stack.
+    #[arg(long, env = "SHOPSPHERE_STACK", default_value = "shopsphere-dev", global = true)]
+    stack: String,
+    /// An emulator endpoint (LocalStack); AWS with the default credential chain otherwise.
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    endpoint: Option<String>,
+    #[arg(long, env = "AWS_REGION", global = true)]
+    region: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Dead-letter queues.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Send archived events of one type (since a time) to a queue, to rebuild a view.
+    Replay {
+        /// Event type, e.g. OrderCreated.
+        #[arg(long = "type")]
+        event_type: String,
+        /// RFC 3339 time, e.g. 2026-11-28T00:00:00Z.
+        #[arg(long)]
+        since: Option<DateTime<Utc>>,
+        /// Target queue, e.g. OrderStatusQueue.
+        #[arg(long)]
+        to: String,
+        /// Count what would be sent; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Orders.
+    Orders {
+        #[command(subcommand)]
+        command: OrdersCommand,
+    },
+    /// The live demo against LocalStack (`make demo` starts LocalStack first).
+    Demo {
+        /// Orders to place.
+        #[arg(long, default_value_t = 50)]
+        orders: usize,
+        /// Time between orders.
+        #[arg(long, default_value = "400ms", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// Leave the stack running and print the API URL and example requests.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Every dead-letter queue with its depth and oldest message age.
+    List,
+    /// Messages of one DLQ with their reason attributes (left in the queue).
+    Show {
+        /// e.g. PaymentDLQ.
+        queue: String,
+        #[arg(short = 'n', default_value_t = 10)]
+        n: usize,
+    },
+    /// Move a DLQ's messages back to the queue it serves (or --to).
+    Redrive {
+        queue: String,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrdersCommand {
+    /// One order's status view.
+    Get { id: String },
+    /// Place an order through the HTTP API.
+    Place {
+        /// The API's base URL [default: the stack's ApiUrl output].
+        #[arg(long, env = "SHOPSPHERE_API")]
+        api: Option<String>,
+        /// SKU:QTY, repeatable.
+        #[arg(long = "item", value_parser = item, required = true)]
+        items: Vec<(String, u32)>,
+        #[arg(long, default_value = "tok_visa")]
+        token: String,
+        #[arg(long, default_value = "you@example.com")]
+        email: String,
+    },
+    /// Orders in a non-final state for longer than --older-than.
+    Stuck {
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        older_than: Duration,
+    },
+}
+
+fn item(s: &str) -> Result<(String, u32), String> {
+    let (sku, qty) = s.split_once(':').ok_or("expected SKU:QTY")?;
+    Ok((sku.to_owned(), qty.parse().map_err(|e| format!("{qty}: {e}"))?))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Demo { orders, interval, keep } = cli.command {
+        let endpoint = cli.endpoint.unwrap_or_else(|| "http://127.0.0.1:4566".to_owned());
+        return shopsphere_ops::demo::run(demo::Scenario { orders, interval, endpoint, keep }).await;
+    }
+    let config = sdk_config(cli.endpoint.as_deref(), cli.region.as_deref()).await;
+    let ops = Ops::connect(&config, &cli.stack).await?;
+    match cli.command {
+        Command::Dlq { command: DlqCommand::List } => {
+            println!("{:<28} {:>8} {:>10} {:>12}", "DLQ", "messages", "in flight", "oldest");
+            for q in ops.dlq_list().await? {
+                let age = q.oldest_age.map_or("-".to_owned(), |a| {
+                    humantime::format_duration(Duration::from_secs(a.as_secs())).to_string()
+                });
+                println!("{:<28} {:>8} {:>10} {:>12}", q.name, q.visible, q.in_flight, age);
+            }
+        }
+        Command::Dlq { command: DlqCommand::Show { queue, n } } => {
+            let messages = ops.peek(&ops.queue_url(&queue)?, n).await?;
+            println!("{queue}: {} message(s) shown", messages.len());
+            for m in &messages {
+                print!("{}", dlq::describe(m));
+            }
+        }
+        Command::Dlq { command: DlqCommand::Redrive { queue, to, dry_run } } => {
+            let (dlq_url, (target, target_url)) = (ops.queue_url(&queue)?, ops.redrive_target(&queue, to.as_deref())?);
+            let (visible, _) = ops.depth(&dlq_url).await?;
+            if dry_run {
+                println!("would move {visible} message(s) from {queue} to {target}");
+                return Ok(());
+            }
+            match ops.redrive(&dlq_url, &target_url).await? {
+                None => println!("moved {queue} to {target} (StartMessageMoveTask)"),
+                Some(n) => println!("moved {n} message(s) from {queue} to {target}"),
+            }
+        }
+        Command::Replay { event_type, since, to, dry_run } => {
+            let kind = EventType::from_name(&event_type).with_context(|| format!("unknown event type {event_type}"))?;
+            let envelopes = ops.archived(kind, since).await?;
+            let target = ops.queue_url(&to)?;
+            if dry_run {
+                println!("would replay {} {event_type} event(s) to {to}", envelopes.len());
+                return Ok(());
+            }
+            let replay_id = uuid::Uuid::new_v4().to_string();
+            let sent = ops.replay(&envelopes, &target, &replay_id).await?;
+            println!("replayed {sent} {event_type} event(s) to {to} (replay {replay_id})");
+        }
+        Command::Orders { command: OrdersCommand::Get { id } } => match ops.order(&id).await? {
+            Some(order) => println!("{}", serde_json::to_string_pretty(&orders::public_view(&order))?),
+            None => anyhow::bail!("no order {id}"),
+        },
+        Command::Orders { command: OrdersCommand::Place { api, items, token, email } } => {
+            let api = match api {
+                Some(api) => api,
+                None => ops.output("ApiUrl").context("no ApiUrl output: pass --api")?.to_owned(),
+            };
+            let key = uuid::Uuid::new_v4().to_string();
+            let (status, body) = orders::place(&api, &orders::order_body(&email, &token, &items), &key).await?;
+            println!("{status} {body}");
+            anyhow::ensure!(status == 202, "the order was not accepted");
+        }
+        Command::Demo { .. } => unreachable!("handled above"),
+        Command::Orders { command: OrdersCommand::Stuck { older_than } } => {
+            let stuck = ops.stuck(older_than).await?;
+            println!("{} order(s) not final for more than {}", stuck.len(), humantime::format_duration(older_than));
+            for o in stuck {
+                println!("{}  {:?}  since {}", o.order_id, o.status, o.updated_at);
+            }
+        }
+    }
+    Ok(())
+}

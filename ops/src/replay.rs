@@ -1,0 +1,68 @@
+//! Replay from the event archive (analytics keeps every envelope, by type and
+//! time): the way to rebuild a view such as the order status.
+
+use anyhow::Context;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use chrono::{DateTime, Utc};
+use shopsphere_events::EventType;
+use shopsphere_messaging::batch::REPLAY_ID;
+
+use crate::Ops;
+
+const BY_TYPE_AND_TIME: &str = "ByTypeAndTime";
+
+impl Ops {
+    /// Archived envelopes of `event_type` since `since`, oldest first.
+    pub async fn archived(&self, event_type: EventType, since: Option<DateTime<Utc>>) -> anyhow::Result<Vec<String>> {
+        let table = self.output("EventArchiveTableName")?;
+        // The sort key is `<time>#<event id>`: a time string orders with it.
+        let from = since.map(|t| AttributeValue::S(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
+        let condition = match from {
+            Some(_) => "event_type = :type AND time_event_id >= :from",
+            None => "event_type = :type",
+        };
+        let mut envelopes = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .dynamodb
+                .query()
+                .table_name(table)
+                .index_name(BY_TYPE_AND_TIME)
+                .key_condition_expression(condition)
+                .expression_attribute_values(":type", AttributeValue::S(event_type.name().to_owned()));
+            if let Some(from) = &from {
+                query = query.expression_attribute_values(":from", from.clone());
+            }
+            let page = query.set_exclusive_start_key(start).send().await.context("querying the event archive")?;
+            for item in page.items() {
+                let envelope =
+                    item.get("envelope").and_then(|v| v.as_s().ok()).context("an archive row without envelope")?;
+                envelopes.push(envelope.clone());
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(envelopes);
+            }
+        }
+    }
+
+    /// Send `envelopes` to the queue, marked as replay `replay_id`: only
+    /// consumers whose effect is a rebuildable view take them (others
+    /// dead-letter them with `replay_not_allowed`).
+    pub async fn replay(&self, envelopes: &[String], queue_url: &str, replay_id: &str) -> anyhow::Result<usize> {
+        let marker = MessageAttributeValue::builder().data_type("String").string_value(replay_id).build()?;
+        for envelope in envelopes {
+            self.sqs
+                .send_message()
+                .queue_url(queue_url)
+                .message_body(envelope)
+                .message_attributes(REPLAY_ID, marker.clone())
+                .send()
+                .await
+                .context("sending a replayed event")?;
+        }
+        Ok(envelopes.len())
+    }
+}

@@ -17,14 +17,18 @@ async fn emails(shop: &Shop, id: &str, count: usize) -> Vec<String> {
     .await
 }
 
+/// The event types of an order's timeline, in order.
+fn event_types(order: &serde_json::Value) -> Vec<&str> {
+    order["timeline"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_happy_path_an_order_ships_with_four_events_three_emails_and_stock_taken_once() {
     let shop = Shop::start(&QUICK_MAIL).await;
     let id = shop.place_ok(&order("tok_visa", &[("SKU-MUG", 2), ("SKU-TEE", 1)])).await;
 
     let shipped = shop.settles(&id, "SHIPPED", SAGA).await;
-    let timeline: Vec<&str> =
-        shipped["timeline"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    let timeline = event_types(&shipped);
     assert_eq!(timeline, ["OrderCreated", "PaymentProcessed", "InventoryUpdated", "OrderShipped"]);
     assert_eq!(emails(&shop, &id, 3).await, ["OrderCreated", "OrderShipped", "PaymentProcessed"]);
     shop.wait_drained("NotificationQueueUrl", SAGA).await;
@@ -50,8 +54,7 @@ async fn e2e_stock_out_compensates_with_a_refund() {
     let id = shop.place_ok(&order("tok_visa", &[("SKU-BAG", 1), ("SKU-RARE", 1)])).await;
 
     let refunded = shop.settles(&id, "REFUNDED", SAGA).await;
-    let timeline: Vec<&str> =
-        refunded["timeline"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    let timeline = event_types(&refunded);
     assert_eq!(timeline, ["OrderCreated", "PaymentProcessed", "InventoryUpdateFailed", "PaymentRefunded"]);
     let emails = emails(&shop, &id, 3).await;
     assert!(emails.contains(&"PaymentRefunded".to_owned()), "{emails:?}");

@@ -231,6 +231,22 @@ impl Function {
         result
     }
 
+    /// One invocation's answer, or `None` when the function failed (its
+    /// error, a timeout, a crash), which is logged here for every event source.
+    pub async fn answer(&self, payload: Bytes, records: usize, region: &str) -> Option<Bytes> {
+        match self.invoke(payload, records, region).await {
+            Ok(Outcome::Response(body)) => Some(body),
+            Ok(Outcome::Error(body)) => {
+                tracing::warn!(function = %self.spec.logical_id, "function error: {}", String::from_utf8_lossy(&body));
+                None
+            }
+            Err(failure) => {
+                tracing::warn!(function = %self.spec.logical_id, "invocation failed: {failure}");
+                None
+            }
+        }
+    }
+
     /// A warm instance whose process is still there; one that exited while
     /// idle is dropped (and said so), as Lambda replaces a lost environment.
     fn take_idle(&self) -> Option<Instance> {

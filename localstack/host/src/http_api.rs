@@ -17,7 +17,6 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use crate::function::{ACCOUNT, Function};
-use crate::runtime_api::Outcome;
 use crate::stack::Route;
 
 pub struct HttpApi {
@@ -93,16 +92,9 @@ async fn handle(
     let route_key = format!("{} {}", route.method, route.path);
     let event = request_event(&route_key, &method, &uri, &headers, &body, &params, peer);
     let payload = serde_json::to_vec(&event).expect("a request event serializes");
-    match function.invoke(payload.into(), 1, &api.region).await {
-        Ok(Outcome::Response(answer)) => response(&answer),
-        Ok(Outcome::Error(error)) => {
-            tracing::warn!(route = %route_key, "function error: {}", String::from_utf8_lossy(&error));
-            message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-        }
-        Err(failure) => {
-            tracing::warn!(route = %route_key, "invocation failed: {failure}");
-            message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-        }
+    match function.answer(payload.into(), 1, &api.region).await {
+        Some(answer) => response(&answer),
+        None => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     }
 }
 

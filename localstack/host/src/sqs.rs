@@ -16,7 +16,6 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemA
 use futures::future::BoxFuture;
 
 use crate::function::Function;
-use crate::runtime_api::Outcome;
 use crate::stack::SqsSource;
 
 /// Long-poll wait. Shorter than Lambda's 20 s so a stopped mapping lets go
@@ -160,18 +159,11 @@ impl SqsMapping {
     async fn deliver(&self, batch: Vec<Message>) {
         let event = lambda_event(&self.queue_arn, &self.region, &batch);
         let payload = serde_json::to_vec(&event).expect("an SQS event serializes");
-        let outcome = self.function.invoke(payload.into(), batch.len(), &self.region).await;
-        let keep = match outcome {
-            Ok(Outcome::Response(body)) => self.failed_ids(&body, &batch),
-            Ok(Outcome::Error(body)) => {
-                tracing::warn!(function = %self.function.spec.logical_id, "function error: {}", String::from_utf8_lossy(&body));
-                None
-            }
-            Err(failure) => {
-                tracing::warn!(function = %self.function.spec.logical_id, "invocation failed: {failure}");
-                None
-            }
-        };
+        let keep = self
+            .function
+            .answer(payload.into(), batch.len(), &self.region)
+            .await
+            .and_then(|body| self.failed_ids(&body, &batch));
         // None: the whole batch stays; its messages return after the visibility timeout.
         let Some(keep) = keep else { return };
         let done: Vec<_> =

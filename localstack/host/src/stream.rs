@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::function::Function;
-use crate::runtime_api::Outcome;
 use crate::stack::StreamSource;
 
 /// Lambda polls each shard about four times a second.
@@ -244,42 +243,25 @@ impl StreamMapping {
         let mut event = Event::default();
         event.records = batch.iter().map(|i| i.event.clone()).collect();
         let payload = serde_json::to_vec(&event).expect("a stream event serializes");
-        let outcome = self.function.invoke(payload.into(), batch.len(), &self.region).await;
-        match outcome {
-            Ok(Outcome::Response(body)) if !self.source.report_batch_item_failures => {
-                let _ = body;
-                None
-            }
-            Ok(Outcome::Response(body)) => {
-                if body.is_empty() || body.as_ref() == b"null" {
-                    return None;
-                }
-                let Ok(response) = serde_json::from_slice::<DynamoDbEventResponse>(&body) else {
-                    tracing::warn!("unreadable batch response: the whole batch is retried");
-                    return Some(0);
-                };
-                // Lambda retries from the lowest reported sequence number; an
-                // unknown or missing identifier fails the whole batch.
-                response
-                    .batch_item_failures
-                    .iter()
-                    .map(|f| {
-                        f.item_identifier
-                            .as_ref()
-                            .and_then(|id| batch.iter().position(|i| &i.sequence == id))
-                            .unwrap_or(0)
-                    })
-                    .min()
-            }
-            Ok(Outcome::Error(body)) => {
-                tracing::warn!(function = %self.function.spec.logical_id, "function error: {}", String::from_utf8_lossy(&body));
-                Some(0)
-            }
-            Err(failure) => {
-                tracing::warn!(function = %self.function.spec.logical_id, "invocation failed: {failure}");
-                Some(0)
-            }
+        let Some(body) = self.function.answer(payload.into(), batch.len(), &self.region).await else {
+            return Some(0);
+        };
+        if !self.source.report_batch_item_failures || body.is_empty() || body.as_ref() == b"null" {
+            return None;
         }
+        let Ok(response) = serde_json::from_slice::<DynamoDbEventResponse>(&body) else {
+            tracing::warn!("unreadable batch response: the whole batch is retried");
+            return Some(0);
+        };
+        // Lambda retries from the lowest reported sequence number; an
+        // unknown or missing identifier fails the whole batch.
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| {
+                f.item_identifier.as_ref().and_then(|id| batch.iter().position(|i| &i.sequence == id)).unwrap_or(0)
+            })
+            .min()
     }
 
     /// Describe skipped records to the on-failure destination, in Lambda's

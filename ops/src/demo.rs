@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossterm::{QueueableCommand, cursor, terminal};
+use futures::future::try_join_all;
 use serde_json::Value;
 use shopsphere_orders::OrderView;
 use shopsphere_runtime::dynamodb::Table;
@@ -31,6 +32,11 @@ pub struct Scenario {
 const STACK: &str = "shopsphere-demo";
 const QUEUES: [&str; 6] = ["Payment", "Inventory", "Shipping", "Notification", "OrderStatus", "Analytics"];
 const NOTIFICATION: &str = "NotificationFunction";
+/// Tries per order: an order whose first try timed out waits out that try's
+/// lease (the function's 10 s timeout) before a retry can take it over.
+const PLACE_ATTEMPTS: u32 = 15;
+/// How often the live view refreshes.
+const TICK: Duration = Duration::from_secs(1);
 
 /// Emails an order in a final status brought: one per event of its saga
 /// that notification handles.
@@ -117,19 +123,17 @@ async fn snapshot(ops: &Ops) -> anyhow::Result<Snapshot> {
         expected_emails += emails_for(&status);
         *statuses.entry(status).or_default() += 1;
     }
-    let mut queues = Vec::new();
-    for q in QUEUES {
+    let queues = try_join_all(QUEUES.map(|q| async move {
         let (visible, in_flight) = ops.depth(&ops.queue_url(&format!("{q}Queue"))?).await?;
-        queues.push((q.to_owned(), visible, in_flight));
-    }
-    let mut dlqs = Vec::new();
-    for name in ops.dlq_names() {
-        dlqs.push((name.clone(), ops.depth(&ops.queue_url(&name)?).await?.0));
-    }
-    let emails = Table::new(ops.dynamodb.clone(), ops.output("NotificationsTableName")?, "event_id")
-        .scan::<Value>()
-        .await?
-        .len();
+        anyhow::Ok((q.to_owned(), visible, in_flight))
+    }))
+    .await?;
+    let dlqs = try_join_all(ops.dlq_names().into_iter().map(|name| async move {
+        let (visible, _) = ops.depth(&ops.queue_url(&name)?).await?;
+        anyhow::Ok((name, visible))
+    }))
+    .await?;
+    let emails = Table::new(ops.dynamodb.clone(), ops.output("NotificationsTableName")?, "event_id").count().await?;
     Ok(Snapshot { statuses, finished, expected_emails, queues, dlqs, emails })
 }
 
@@ -201,8 +205,8 @@ impl View {
     }
 }
 
-async fn control(http: &reqwest::Client, host: &Host, function: &str, action: &str) -> anyhow::Result<()> {
-    let response = http.post(format!("{}/functions/{function}/{action}", host.control)).send().await?;
+async fn control(http: &reqwest::Client, control_url: &str, function: &str, action: &str) -> anyhow::Result<()> {
+    let response = http.post(format!("{control_url}/functions/{function}/{action}")).send().await?;
     anyhow::ensure!(response.status().is_success(), "{function} {action}: {}", response.status());
     Ok(())
 }
@@ -215,6 +219,55 @@ fn nth_order(n: usize) -> (Value, &'static str) {
         7 => (orders::order_body(&email, "tok_visa", &[("SKU-RARE".into(), 1)]), "out of stock"),
         _ => (orders::order_body(&email, "tok_visa", &[("SKU-MUG".into(), 1), ("SKU-TEE".into(), 1)]), "ok"),
     }
+}
+
+/// What the order placer reports to the view.
+enum Progress {
+    Placed(Duration),
+    Retried(String),
+    NotificationStopped,
+}
+
+/// Places the orders at a steady rate, whatever the view is doing, and stops
+/// notification a third of the way in. Returns how many were accepted.
+async fn place_orders(
+    scenario: Scenario,
+    api: String,
+    control_url: String,
+    progress: tokio::sync::mpsc::UnboundedSender<Progress>,
+) -> anyhow::Result<usize> {
+    let http = reqwest::Client::new();
+    let mut next = tokio::time::Instant::now();
+    for n in 0..scenario.orders {
+        if n == scenario.orders / 3 {
+            control(&http, &control_url, NOTIFICATION, "stop").await?;
+            progress.send(Progress::NotificationStopped).ok();
+        }
+        tokio::time::sleep_until(next).await;
+        next += scenario.interval;
+        let (body, _) = nth_order(n);
+        let key = uuid::Uuid::new_v4().to_string();
+        let start = Instant::now();
+        for attempt in 1.. {
+            // A 5xx, a lost answer or a 409 (the first try still in progress) is
+            // retried with the same Idempotency-Key: the order is placed once
+            // however often the client asks.
+            match orders::place(&api, &body, &key).await {
+                Ok((202, _)) => break,
+                Ok((status, answer)) if status < 500 && status != 409 => {
+                    anyhow::bail!("order {n} was refused: {status} {answer}")
+                }
+                outcome if attempt < PLACE_ATTEMPTS => {
+                    let why = outcome.map_or_else(|e| e.to_string(), |(status, _)| status.to_string());
+                    progress.send(Progress::Retried(format!("order {n}: {why}; retrying with the same key"))).ok();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                outcome => anyhow::bail!("order {n} failed {attempt} times: {outcome:?}"),
+            }
+        }
+        progress.send(Progress::Placed(start.elapsed())).ok();
+    }
+    Ok(scenario.orders)
 }
 
 pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
@@ -230,25 +283,31 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let (finished_before, expected_before, emails_before) =
         (baseline.finished, baseline.expected_emails, baseline.emails);
 
+    let (progress, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let mut placer = tokio::spawn(place_orders(scenario.clone(), host.api.clone(), host.control.clone(), progress));
     let mut latencies = Vec::new();
-    let mut accepted = 0;
-    let stop_at = scenario.orders / 3;
+    let mut retries = 0;
     let mut phase = "placing orders".to_owned();
-    for n in 0..scenario.orders {
-        if n == stop_at {
-            control(&http, &host, NOTIFICATION, "stop").await?;
-            phase = "notification STOPPED: orders keep completing, its backlog grows".into();
-            view.note("notification stopped")?;
+    let accepted = loop {
+        let finished = tokio::time::timeout(TICK, &mut placer).await;
+        while let Ok(report) = reports.try_recv() {
+            match report {
+                Progress::Placed(latency) => latencies.push(latency),
+                Progress::Retried(why) => {
+                    retries += 1;
+                    view.note(&why)?;
+                }
+                Progress::NotificationStopped => {
+                    view.note("notification stopped")?;
+                    phase = "placing orders; notification STOPPED: orders keep completing, its backlog grows".into();
+                }
+            }
         }
-        let (body, _) = nth_order(n);
-        let start = Instant::now();
-        let (status, answer) = orders::place(&host.api, &body, &uuid::Uuid::new_v4().to_string()).await?;
-        latencies.push(start.elapsed());
-        anyhow::ensure!(status == 202, "order {n} was refused: {status} {answer}");
-        accepted += 1;
-        view.draw(&phase, n + 1, scenario.orders, &latencies, &snapshot(&ops).await?)?;
-        tokio::time::sleep(scenario.interval.saturating_sub(start.elapsed())).await;
-    }
+        if let Ok(result) = finished {
+            break result??;
+        }
+        view.draw(&phase, latencies.len(), scenario.orders, &latencies, &snapshot(&ops).await?)?;
+    };
 
     phase = "waiting for every order to finish (notification still stopped)".into();
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -259,12 +318,12 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
             break;
         }
         anyhow::ensure!(Instant::now() < deadline, "orders did not finish in 3 minutes");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(TICK).await;
     }
     let backlog = ops.depth(&ops.queue_url("NotificationQueue")?).await?.0;
     view.note(&format!("every order finished without notification; its backlog: {backlog} messages"))?;
 
-    control(&http, &host, NOTIFICATION, "start").await?;
+    control(&http, &host.control, NOTIFICATION, "start").await?;
     view.note("notification restarted")?;
     phase = "notification draining its backlog".into();
     loop {
@@ -275,7 +334,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
             break;
         }
         anyhow::ensure!(Instant::now() < deadline + Duration::from_secs(180), "the backlog did not drain");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(TICK).await;
     }
 
     view.note("injecting a poison message (not JSON) into the payment queue")?;
@@ -289,7 +348,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
         if let Some(m) = peeked.into_iter().find(|m| m.body() == Some("{not json")) {
             break m;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(TICK).await;
     };
     let reason = |name: &str| {
         dead.message_attributes().and_then(|a| a.get(name)).and_then(|v| v.string_value()).unwrap_or("?").to_owned()
@@ -309,7 +368,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let lost = (accepted - finished.min(accepted)) + expected_emails.saturating_sub(emails);
     println!();
     println!("Summary");
-    println!("  orders accepted (202)      {accepted}");
+    println!("  orders accepted (202)      {accepted} ({retries} retries with the same Idempotency-Key)");
     for (status, count) in &s.statuses {
         println!("  {status:<26} {count}");
     }

@@ -26,6 +26,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Operate(OperateCommand),
+    /// The live demo against LocalStack (`make demo` starts LocalStack first).
+    Demo {
+        /// Orders to place.
+        #[arg(long, default_value_t = 50)]
+        orders: usize,
+        /// Time between orders.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// Leave the stack running and print the API URL and example requests.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+/// What works against any deployed stack.
+#[derive(Subcommand)]
+enum OperateCommand {
     /// Dead-letter queues.
     Dlq {
         #[command(subcommand)]
@@ -50,18 +69,6 @@ enum Command {
     Orders {
         #[command(subcommand)]
         command: OrdersCommand,
-    },
-    /// The live demo against LocalStack (`make demo` starts LocalStack first).
-    Demo {
-        /// Orders to place.
-        #[arg(long, default_value_t = 50)]
-        orders: usize,
-        /// Time between orders.
-        #[arg(long, default_value = "400ms", value_parser = humantime::parse_duration)]
-        interval: Duration,
-        /// Leave the stack running and print the API URL and example requests.
-        #[arg(long)]
-        keep: bool,
     },
 }
 
@@ -118,14 +125,28 @@ fn item(s: &str) -> Result<(String, u32), String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Demo { orders, interval, keep } = cli.command {
-        let endpoint = cli.endpoint.unwrap_or_else(|| "http://127.0.0.1:4566".to_owned());
-        return shopsphere_ops::demo::run(demo::Scenario { orders, interval, endpoint, keep }).await;
-    }
-    let config = sdk_config(cli.endpoint.as_deref(), cli.region.as_deref()).await;
-    let ops = Ops::connect(&config, &cli.stack).await?;
     match cli.command {
-        Command::Dlq { command: DlqCommand::List } => {
+        Command::Demo { orders, interval, keep } => {
+            let endpoint = cli.endpoint.unwrap_or_else(|| "http://127.0.0.1:4566".to_owned());
+            // Returning drops the demo, and with it the local host it started.
+            tokio::select! {
+                result = demo::run(demo::Scenario { orders, interval, endpoint, keep }) => result,
+                signal = shopsphere_runtime::shutdown_signal() => {
+                    signal?;
+                    anyhow::bail!("interrupted: the local host is stopped")
+                }
+            }
+        }
+        Command::Operate(command) => {
+            let config = sdk_config(cli.endpoint.as_deref(), cli.region.as_deref()).await;
+            operate(command, &Ops::connect(&config, &cli.stack).await?).await
+        }
+    }
+}
+
+async fn operate(command: OperateCommand, ops: &Ops) -> anyhow::Result<()> {
+    match command {
+        OperateCommand::Dlq { command: DlqCommand::List } => {
             println!("{:<28} {:>8} {:>10} {:>12}", "DLQ", "messages", "in flight", "oldest");
             for q in ops.dlq_list().await? {
                 let age = q.oldest_age.map_or("-".to_owned(), |a| {
@@ -134,14 +155,14 @@ async fn main() -> anyhow::Result<()> {
                 println!("{:<28} {:>8} {:>10} {:>12}", q.name, q.visible, q.in_flight, age);
             }
         }
-        Command::Dlq { command: DlqCommand::Show { queue, n } } => {
+        OperateCommand::Dlq { command: DlqCommand::Show { queue, n } } => {
             let messages = ops.peek(&ops.queue_url(&queue)?, n).await?;
             println!("{queue}: {} message(s) shown", messages.len());
             for m in &messages {
                 print!("{}", dlq::describe(m));
             }
         }
-        Command::Dlq { command: DlqCommand::Redrive { queue, to, dry_run } } => {
+        OperateCommand::Dlq { command: DlqCommand::Redrive { queue, to, dry_run } } => {
             let (dlq_url, (target, target_url)) = (ops.queue_url(&queue)?, ops.redrive_target(&queue, to.as_deref())?);
             let (visible, _) = ops.depth(&dlq_url).await?;
             if dry_run {
@@ -153,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
                 Some(n) => println!("moved {n} message(s) from {queue} to {target}"),
             }
         }
-        Command::Replay { event_type, since, to, dry_run } => {
+        OperateCommand::Replay { event_type, since, to, dry_run } => {
             let kind = EventType::from_name(&event_type).with_context(|| format!("unknown event type {event_type}"))?;
             let envelopes = ops.archived(kind, since).await?;
             let target = ops.queue_url(&to)?;
@@ -165,11 +186,11 @@ async fn main() -> anyhow::Result<()> {
             let sent = ops.replay(&envelopes, &target, &replay_id).await?;
             println!("replayed {sent} {event_type} event(s) to {to} (replay {replay_id})");
         }
-        Command::Orders { command: OrdersCommand::Get { id } } => match ops.order(&id).await? {
+        OperateCommand::Orders { command: OrdersCommand::Get { id } } => match ops.order(&id).await? {
             Some(order) => println!("{}", serde_json::to_string_pretty(&orders::public_view(&order))?),
             None => anyhow::bail!("no order {id}"),
         },
-        Command::Orders { command: OrdersCommand::Place { api, items, token, email } } => {
+        OperateCommand::Orders { command: OrdersCommand::Place { api, items, token, email } } => {
             let api = match api {
                 Some(api) => api,
                 None => ops.output("ApiUrl").context("no ApiUrl output: pass --api")?.to_owned(),
@@ -179,8 +200,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{status} {body}");
             anyhow::ensure!(status == 202, "the order was not accepted");
         }
-        Command::Demo { .. } => unreachable!("handled above"),
-        Command::Orders { command: OrdersCommand::Stuck { older_than } } => {
+        OperateCommand::Orders { command: OrdersCommand::Stuck { older_than } } => {
             let stuck = ops.stuck(older_than).await?;
             println!("{} order(s) not final for more than {}", stuck.len(), humantime::format_duration(older_than));
             for o in stuck {

@@ -230,6 +230,7 @@ where
             timeline: vec![],
             reasons: vec![],
             version: 1,
+            rebuilt_from: None,
         };
         let accepted = Accepted { order_id: view.order_id.clone(), status: "PENDING".into(), total };
         if let Err(e) = self.sink.commit(&ticket, &NewOrder(view), &accepted).await {

@@ -1,5 +1,6 @@
 //! order-outbox (DESIGN.md §5): the orders table's stream is the outbox. Each
-//! INSERT (a new PENDING order) becomes an OrderCreated event whose id derives
+//! INSERT of a new order (not a row order-status rebuilt from the event
+//! archive) becomes an OrderCreated event whose id derives
 //! from the order id, so however often a record is retried, consumers see one
 //! event. A failed publish reports the record as a batch item failure, so the
 //! stream retries from it (bisecting as configured); nothing is dropped.
@@ -58,6 +59,11 @@ impl<P: Publisher> Outbox<P> {
                     return response;
                 }
             };
+            // The stream filter leaves these out in AWS; a mapping without it must not either.
+            if let Some(event_id) = &order.rebuilt_from {
+                tracing::info!(order_id = %order.order_id, rebuilt_from = %event_id, "rebuilt row, not a new order: nothing to publish");
+                continue;
+            }
             let envelope = order_created(order);
             if let Err(e) = self.publisher.publish(&envelope).await {
                 tracing::warn!(error = %e, order_id = %envelope.subject, "OrderCreated not published; the stream retries");

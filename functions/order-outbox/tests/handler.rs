@@ -46,3 +46,11 @@ async fn a_failed_publish_reports_the_record_for_retry() {
     let ids: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone().unwrap()).collect();
     assert_eq!(ids, ["100000000000000000001"]);
 }
+
+#[tokio::test]
+async fn a_row_rebuilt_by_order_status_is_not_a_new_order() {
+    let outbox = Outbox { publisher: InMemoryPublisher::default() };
+    let response = outbox.handle(fixture::<StreamEvent>("order-outbox/stream-insert-rebuilt.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(outbox.publisher.published().is_empty(), "a replay must not start the saga again");
+}

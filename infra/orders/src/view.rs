@@ -107,6 +107,11 @@ pub struct OrderView {
     /// Optimistic lock: every write expects the version it read.
     #[serde(default)]
     pub version: u64,
+    /// The id of the event order-status rebuilt this row from, when the row
+    /// was missing (lost, then replayed from the event archive). Such a row is
+    /// not a new order: the outbox publishes no OrderCreated for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuilt_from: Option<String>,
 }
 
 fn amount_of(event: &Event) -> Option<Money> {
@@ -133,7 +138,8 @@ fn email_of(event: &Event) -> &str {
 }
 
 impl OrderView {
-    /// A view started from any event (a replay may not begin with OrderCreated).
+    /// A view rebuilt from any event when its row is missing (a replay may
+    /// not begin with OrderCreated); it remembers that event in `rebuilt_from`.
     pub fn from_event(event: &Envelope) -> OrderView {
         let zero = Money { amount: 0, currency: "EUR".parse().expect("EUR is a currency") };
         OrderView {
@@ -151,6 +157,7 @@ impl OrderView {
             timeline: vec![],
             reasons: vec![],
             version: 0,
+            rebuilt_from: Some(event.id.to_string()),
         }
     }
 
@@ -219,6 +226,8 @@ mod tests {
         let types: Vec<&str> = view.timeline.iter().map(|t| t.event_type.as_str()).collect();
         assert_eq!(types.len(), 4);
         assert_eq!(view.customer_id, "cus-ada", "OrderCreated fills the details even when late");
+        let shipped_id = shipped.id.to_string();
+        assert_eq!(view.rebuilt_from.as_deref(), Some(shipped_id.as_str()), "marked: not a new order for the outbox");
     }
 
     #[test]

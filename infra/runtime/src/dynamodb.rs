@@ -91,6 +91,23 @@ impl Table {
         serde_dynamo::from_items(items).map_err(|e| self.error(e))
     }
 
+    /// How many rows the table holds (a counting scan: no items come back).
+    pub async fn count(&self) -> Result<usize, TableError> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.name)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .into_paginator()
+            .send();
+        let mut count = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            count += usize::try_from(page.count).unwrap_or_default();
+        }
+        Ok(count)
+    }
+
     /// Write a row unconditionally (seeding, tools).
     pub async fn put<T: Serialize>(&self, row: &T) -> Result<(), TableError> {
         let item = serde_dynamo::to_item(row).map_err(|e| self.error(e))?;

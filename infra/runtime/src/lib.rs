@@ -77,6 +77,16 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Ctrl-C or SIGTERM: what the tools (local host, demo) stop on.
+pub async fn shutdown_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
 /// A setting that is missing or malformed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -1,9 +1,10 @@
-//! The operator's CLI against a live stack: a DLQ redrive is processed.
-//! (Replay's end-to-end test waits on the rebuilt-row fix: docs/runbook.md.)
+//! The operator's CLI against a live stack: a DLQ redrive is processed; a
+//! replay from the event archive rebuilds a lost order view.
 
 use std::time::Duration;
 
-use shopsphere_e2e::{Shop, bin_dir, eventually};
+use aws_sdk_dynamodb::types::AttributeValue;
+use shopsphere_e2e::{Shop, bin_dir, eventually, order};
 use shopsphere_events::samples;
 use shopsphere_localstack_tests::endpoint;
 
@@ -44,4 +45,59 @@ async fn ops_a_redriven_dlq_message_is_processed_and_the_dlq_is_left_empty() {
     })
     .await;
     assert_eq!(shop.depth("PaymentDLQUrl").await, (0, 0));
+}
+
+/// How often the outbox published an OrderCreated for `order_id`.
+fn order_created_published(shop: &Shop, order_id: &str) -> usize {
+    shop.log("OrderOutboxFunction")
+        .iter()
+        .filter(|l| l["fields"]["message"] == "OrderCreated published" && l["fields"]["order_id"] == order_id)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ops_replay_from_the_archive_rebuilds_a_deleted_order_view_and_starts_no_saga() {
+    const SHIPPED: [&str; 4] = ["OrderCreated", "PaymentProcessed", "InventoryUpdated", "OrderShipped"];
+    let shop = Shop::start(&[("NotificationDelayMs", "0")]).await;
+    let order_id = shop.place_ok(&order("tok_visa", &[("SKU-MUG", 1)])).await;
+    let before = shop.settles(&order_id, "SHIPPED", SAGA).await;
+    eventually("the order's four events in the archive", SAGA, || async {
+        let archived = shop.rows("EventArchiveTableName").await;
+        (archived.iter().filter(|r| r["order_id"] == order_id.as_str()).count() == SHIPPED.len()).then_some(())
+    })
+    .await;
+
+    // The view is lost.
+    shop.emu
+        .dynamodb
+        .delete_item()
+        .table_name(shop.output("OrdersTableName"))
+        .key("order_id", AttributeValue::S(order_id.clone()))
+        .send()
+        .await
+        .expect("delete the order row");
+    assert!(shop.order_if_any(&order_id).await.is_none());
+
+    for event_type in SHIPPED {
+        let replayed = shopsphere(&shop, &["replay", "--type", event_type, "--to", "OrderStatusQueue"]).await;
+        assert!(replayed.starts_with(&format!("replayed 1 {event_type}")), "{replayed}");
+    }
+    let rebuilt = eventually("the rebuilt view with its whole timeline", SAGA, || async {
+        let view = shop.order_if_any(&order_id).await?;
+        (view["timeline"].as_array()?.len() == SHIPPED.len()).then_some(view)
+    })
+    .await;
+    for field in ["status", "timeline", "total", "lines", "email"] {
+        assert_eq!(rebuilt[field], before[field], "{field} of the rebuilt view");
+    }
+
+    // The rebuilt row's INSERT must not reach the outbox: a later order's
+    // OrderCreated comes after it in the stream, so once that one is out, the
+    // rebuilt row was seen (and passed over).
+    let later = shop.place_ok(&order("tok_visa", &[("SKU-MUG", 1)])).await;
+    shop.settles(&later, "SHIPPED", SAGA).await;
+    assert_eq!(order_created_published(&shop, &order_id), 1, "the replay started the saga again");
+    for dlq in ["OrderStatusDLQUrl", "PaymentDLQUrl", "NotificationDLQUrl", "OrderOutboxFailureQueueUrl"] {
+        assert_eq!(shop.depth(dlq).await, (0, 0), "{dlq}");
+    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::body::Bytes;
@@ -59,6 +59,9 @@ struct Instance {
     child: Child,
     api: RuntimeApi,
     pid: u32,
+    /// From exec to the first `next` request (Lambda's Init Duration),
+    /// until the first invocation reports it.
+    init: Option<Duration>,
 }
 
 /// What one instance did, for the control interface.
@@ -81,6 +84,8 @@ pub struct Function {
     crash_next_answer: AtomicBool,
     pub invocations: AtomicU64,
     pub errors: AtomicU64,
+    /// Invocation time as Lambda bills it: each invocation rounded up to 1 ms.
+    pub billed_ms: AtomicU64,
     switch: watch::Sender<Switch>,
 }
 
@@ -123,17 +128,23 @@ impl Function {
         }
         let binary = bin_dir.join(&spec.binary);
         anyhow::ensure!(binary.is_file(), "{} is missing: build it with `cargo build --release`", binary.display());
+        let log_file = log_dir.map(|d| d.join(format!("{}.log", spec.logical_id)));
+        if let Some(path) = &log_file {
+            // One log per host run: its instances append, a new run starts afresh.
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        }
         Ok(Function {
             spec: spec.clone(),
             name,
             binary,
             environment,
-            log_file: log_dir.map(|d| d.join(format!("{}.log", spec.logical_id))),
+            log_file,
             idle: Mutex::default(),
             instances: Mutex::default(),
             crash_next_answer: AtomicBool::new(false),
             invocations: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            billed_ms: AtomicU64::new(0),
             switch: watch::Sender::new(Switch { running: true, concurrency: None }),
         })
     }
@@ -167,6 +178,7 @@ impl Function {
             .stdin(Stdio::null())
             .kill_on_drop(true);
         die_with_parent(&mut command);
+        let exec = Instant::now();
         let mut child = command.spawn().with_context(|| format!("starting {}", self.binary.display()))?;
         let pid = child.id().context("the process has no PID")?;
         // Init has its own limit and does not count against the invocation's
@@ -187,7 +199,7 @@ impl Function {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(pid, InstanceStats { alive: true, ..Default::default() });
-        Ok(Instance { child, api, pid })
+        Ok(Instance { child, api, pid, init: Some(exec.elapsed()) })
     }
 
     /// One invocation on a warm instance, or a new one: the function's
@@ -203,6 +215,7 @@ impl Function {
             s.invocations += 1;
             s.records += records as u64;
         });
+        let started = Instant::now();
         let result = tokio::select! {
             outcome = instance.api.invoke(payload, self.spec.timeout) => outcome.map_err(Failure::from),
             status = instance.child.wait() => Err(Failure::Exited {
@@ -210,6 +223,9 @@ impl Function {
                 init_error: instance.api.init_error().unwrap_or_default(),
             }),
         };
+        let billed_ms = started.elapsed().as_micros().div_ceil(1000) as u64;
+        self.billed_ms.fetch_add(billed_ms, Ordering::Relaxed);
+        self.report(started.elapsed(), billed_ms, instance.init.take(), &result);
         let result = match result {
             Ok(_) if self.crash_next_answer.swap(false, Ordering::SeqCst) => Err(Failure::Crashed),
             other => other,
@@ -229,6 +245,39 @@ impl Function {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
         result
+    }
+
+    /// Lambda's `platform.report` record (JSON log format) in the function's
+    /// log: duration, billed duration, memory, and Init Duration after a cold
+    /// start. Benchmarks read it; appended lines from several writers stay whole.
+    fn report(&self, duration: Duration, billed_ms: u64, init: Option<Duration>, result: &Result<Outcome, Failure>) {
+        let Some(path) = &self.log_file else { return };
+        let status = match result {
+            Ok(Outcome::Response(_)) => "success",
+            Ok(Outcome::Error(_)) => "error",
+            Err(Failure::Invoke(InvokeError::Timeout(_))) => "timeout",
+            Err(_) => "failure",
+        };
+        let mut metrics = serde_json::json!({
+            "durationMs": duration.as_secs_f64() * 1000.0,
+            "billedDurationMs": billed_ms,
+            "memorySizeMB": self.spec.memory_mb,
+        });
+        if let Some(init) = init {
+            metrics["initDurationMs"] = serde_json::json!(init.as_secs_f64() * 1000.0);
+        }
+        let line = serde_json::json!({
+            "time": chrono::Utc::now().to_rfc3339(),
+            "type": "platform.report",
+            "record": { "metrics": metrics, "status": status },
+        });
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(function = %self.spec.logical_id, "writing the report to {}: {e}", path.display());
+        }
     }
 
     /// One invocation's answer, or `None` when the function failed (its
@@ -271,6 +320,16 @@ impl Function {
 
     /// Start one instance ahead of the first event, so a broken binary or
     /// configuration shows at `up` rather than at the first message.
+    /// Start a fresh process, wait for its init to end, stop it: its Init
+    /// Duration (exec to the first `next` request).
+    pub async fn cold_start(&self, region: &str) -> anyhow::Result<Duration> {
+        let mut instance = self.start_instance(region).await?;
+        instance.child.start_kill().ok();
+        instance.child.wait().await.ok();
+        self.record(instance.pid, |s| s.alive = false);
+        instance.init.context("a new instance has its init duration")
+    }
+
     pub async fn warm_up(&self, region: &str) -> anyhow::Result<()> {
         let instance = self.start_instance(region).await?;
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(instance);

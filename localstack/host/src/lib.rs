@@ -141,6 +141,7 @@ impl Host {
             "pollers": self.pollers(id),
             "invocations": function.invocations.load(Ordering::Relaxed),
             "errors": function.errors.load(Ordering::Relaxed),
+            "billed_ms": function.billed_ms.load(Ordering::Relaxed),
             "instances": function.instances(),
         }))
     }

@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
                 "outputs": stack.outputs,
             });
             println!("{ready}");
-            shutdown_signal().await?;
+            shopsphere_runtime::shutdown_signal().await?;
             running.host.stop();
             eprintln!("shopsphere-local: stopping; every function process is killed by its PID");
         }
@@ -120,16 +120,6 @@ async fn main() -> anyhow::Result<()> {
                 Outcome::Error(body) => anyhow::bail!("{} failed: {}", spec.logical_id, String::from_utf8_lossy(&body)),
             }
         }
-    }
-    Ok(())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = term.recv() => {}
     }
     Ok(())
 }

@@ -304,7 +304,8 @@ pub fn matches(pattern: &Value, event: &Value) -> bool {
     fields.iter().all(|(key, rule)| {
         let value = event.get(key);
         match rule {
-            Value::Object(_) => value.is_some_and(|v| matches(rule, v)),
+            // A missing object matches only rules such as `{"exists": false}` below it.
+            Value::Object(_) => matches(rule, value.unwrap_or(&Value::Null)),
             Value::Array(allowed) => allowed.iter().any(|a| allows(a, value)),
             _ => false,
         }
@@ -355,5 +356,12 @@ mod tests {
         assert!(!matches(&but, &modify));
         assert!(matches(&json!({"userIdentity": [{"exists": false}]}), &insert));
         assert!(!matches(&json!({"eventName": [{"numeric": [">", 0]}]}), &insert));
+        // exists: false below an object the record lacks (the outbox's filter).
+        let new_orders =
+            json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"rebuilt_from": {"S": [{"exists": false}]}}}});
+        let rebuilt = json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"rebuilt_from": {"S": "e-1"}}}});
+        assert!(matches(&new_orders, &insert));
+        assert!(!matches(&new_orders, &rebuilt));
+        assert!(!matches(&json!({"dynamodb": {"OldImage": {"status": {"S": ["PENDING"]}}}}), &insert));
     }
 }

@@ -10,7 +10,7 @@ TOOLS = $(shell .ci/tools.sh)
 # Pinned lint/build tools run offline; no telemetry.
 TOOL_ENV = PATH="$(TOOLS):$$PATH" SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
-.PHONY: help demo test unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install
+.PHONY: help demo test bench unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -34,6 +34,16 @@ test: ## every test: unit, adapter, handler, LocalStack integration and the end-
 	$(LS) with env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --no-fail-fast; \
 	$(LS) confinement; \
 	echo "make test: total $$(( $$(date +%s) - start )) s"
+
+DEJAVU := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+
+bench: ## benchmarks, not part of test: cold starts, consumer throughput, criterion, end-to-end load, cost model -> bench/results/<date>.{md,json,png}
+	@start=$$(date +%s); \
+	test -f $(DEJAVU) || { echo "installing fonts-dejavu-core (the histogram's labels)"; apt-get update -qq && apt-get install -y -q fonts-dejavu-core >/dev/null; }; \
+	env $(LIGHT_RELEASE) $(CARGO) build --release --workspace --bins --quiet; \
+	env $(LIGHT_RELEASE) $(CARGO) bench -p shopsphere-bench --bench platform --quiet -- --warm-up-time 1 --measurement-time 3; \
+	$(LS) with target/release/shopsphere-bench $(BENCH_ARGS); \
+	echo "make bench: total $$(( $$(date +%s) - start )) s"
 
 unit-test: ## tests that need no emulator (the LocalStack crate is skipped)
 	$(CARGO) test --workspace --exclude shopsphere-localstack-tests

@@ -34,22 +34,7 @@ impl Ops {
     }
 
     pub async fn depth(&self, url: &str) -> anyhow::Result<(u64, u64)> {
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .with_context(|| format!("reading {url}"))?
-            .attributes
-            .unwrap_or_default();
-        let count = |name| attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok((
-            count(QueueAttributeName::ApproximateNumberOfMessages),
-            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        ))
+        shopsphere_messaging::sqs::queue_depth(&self.sqs, url).await.map_err(|e| anyhow::anyhow!("reading {url}: {e}"))
     }
 
     pub async fn dlq_list(&self) -> anyhow::Result<Vec<DlqState>> {

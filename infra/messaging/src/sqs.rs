@@ -49,6 +49,23 @@ fn truncated(text: &str, max_chars: usize) -> String {
 
 /// What the dead-lettered copy's attributes say (besides the carried ones):
 /// why, from where, when. A redrive drops them again.
+/// A queue's (visible, in flight) message counts: approximate, as SQS keeps them.
+pub async fn queue_depth(client: &Client, url: &str) -> Result<(u64, u64), BoxError> {
+    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(ApproximateNumberOfMessages)
+        .attribute_names(ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?
+        .attributes
+        .unwrap_or_default();
+    let count = |name| attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok((count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible)))
+}
+
 pub const DEAD_LETTER_ATTRIBUTES: [&str; 6] =
     ["error_code", "error_reason", "failed_at", "source_queue_arn", "original_message_id", "receive_count"];
 

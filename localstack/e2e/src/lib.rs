@@ -10,7 +10,6 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use shopsphere_localstack_tests::{Emulator, emulator, endpoint};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -190,23 +189,9 @@ impl Shop {
 
     /// (visible, in flight) messages of the queue an output names.
     pub async fn depth(&self, queue_output: &str) -> (u64, u64) {
-        let attributes = self
-            .emu
-            .sqs
-            .get_queue_attributes()
-            .queue_url(self.output(queue_output))
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
+        shopsphere_messaging::sqs::queue_depth(&self.emu.sqs, self.output(queue_output))
             .await
             .expect("queue attributes")
-            .attributes
-            .unwrap_or_default();
-        let count = |name| attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
-        (
-            count(QueueAttributeName::ApproximateNumberOfMessages),
-            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        )
     }
 
     pub async fn wait_drained(&self, queue_output: &str, timeout: Duration) {

@@ -22,6 +22,8 @@ use crate::stack::SqsSource;
 /// of the queue within this long (a receive is never abandoned: its
 /// messages would stay invisible for the visibility timeout).
 const WAIT: Duration = Duration::from_secs(2);
+/// Between the short polls that fill the last second of a batching window.
+const SHORT_POLL_GAP: Duration = Duration::from_millis(250);
 
 pub struct SqsMapping {
     pub function: Arc<Function>,
@@ -135,7 +137,16 @@ impl SqsMapping {
             if left.is_zero() {
                 break;
             }
-            let more = self.receive(self.source.batch_size - batch.len(), left).await?;
+            // SQS waits in whole seconds: under one second left, poll at short
+            // intervals rather than spin with zero-second receives (that
+            // loaded LocalStack with ~100 empty receives a second).
+            let wait = if left < Duration::from_secs(1) {
+                tokio::time::sleep(left.min(SHORT_POLL_GAP)).await;
+                Duration::ZERO
+            } else {
+                left
+            };
+            let more = self.receive(self.source.batch_size - batch.len(), wait).await?;
             batch.extend(more);
         }
         Ok(batch)

@@ -1,0 +1,97 @@
+//! `shopsphere-bench` (`make bench`): every figure measured in one run, side
+//! by side with its baseline, on the real release binaries against LocalStack
+//! through the local host. Writes bench/results/<date>.md, .json and .png.
+
+mod cost;
+mod measure;
+mod proxy;
+mod report;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use shopsphere_local::stack::{self, Stack};
+use shopsphere_template::{Template, template_path};
+
+#[derive(Parser, Clone, serde::Serialize)]
+#[command(about = "Cold starts, consumer throughput, end-to-end load and the cost model, in one run")]
+pub struct Cli {
+    /// LocalStack (`make bench` starts it).
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    pub endpoint: String,
+    /// Cold starts per function (and of /bin/true).
+    #[arg(long, default_value_t = 20)]
+    pub starts: usize,
+    /// PaymentProcessed records fed to inventory, in batches of 10.
+    #[arg(long, default_value_t = 300)]
+    pub records: usize,
+    /// Offered end-to-end load (LocalStack on 2 cores saturates near 2 orders/s).
+    #[arg(long, default_value_t = 1.0)]
+    pub orders_per_second: f64,
+    #[arg(long, default_value_t = 40)]
+    pub seconds: u64,
+    #[arg(long, default_value = "target/release")]
+    pub bin_dir: PathBuf,
+    #[arg(long, default_value = "bench/results")]
+    pub out: PathBuf,
+}
+
+pub const REGION: &str = "us-east-1";
+
+/// A fresh stack of template.yaml (functions off), whatever an earlier run left.
+async fn fresh_stack(cfn: &aws_sdk_cloudformation::Client, name: &str, stage: &str) -> anyhow::Result<Stack> {
+    stack::delete(cfn, name).await.ok();
+    let text = std::fs::read_to_string(template_path()).context("reading template.yaml")?;
+    let parameters =
+        BTreeMap::from([("Stage".to_owned(), stage.to_owned()), ("NotificationDelayMs".into(), "0".into())]);
+    stack::ensure(cfn, name, &text, &parameters).await
+}
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    shopsphere_runtime::config_loader()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_cloudformation::config::Credentials::new("test", "test", None, None, "bench"))
+        .load()
+        .await
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    shopsphere_runtime::init_tracing_stderr();
+    let started = chrono::Utc::now();
+    let direct = sdk_config(&cli.endpoint).await;
+    let cfn = aws_sdk_cloudformation::Client::new(&direct);
+    let template = Template::load(&template_path())?;
+    let specs = stack::functions(&template)?;
+    let proxy = proxy::Proxy::start(&cli.endpoint).await?;
+    let through_proxy = sdk_config(&proxy.endpoint).await;
+    let rig = measure::Rig { cli: cli.clone(), direct: direct.clone(), through_proxy, proxy, specs: specs.clone() };
+
+    eprintln!("bench: deploying two stacks (functions off)");
+    let e2e_stack = fresh_stack(&cfn, "shopsphere-bench-e2e", "benche2e").await?;
+    let consumer_stack = fresh_stack(&cfn, "shopsphere-bench-consumer", "benchconsumer").await?;
+
+    eprintln!("bench: cold starts ({} per function, and /bin/true)", cli.starts);
+    let cold = measure::cold_starts(&cli, &specs, &e2e_stack).await?;
+    eprintln!("bench: emulator ceiling (bare conditional puts from one client)");
+    let ceiling = measure::emulator_ceiling(&direct, &consumer_stack).await?;
+    eprintln!("bench: inventory consumer, {} records in batches of 10", cli.records);
+    let consumer = measure::consumer(&rig, &consumer_stack).await?;
+    eprintln!("bench: end to end, {} orders/s for {} s", cli.orders_per_second, cli.seconds);
+    let load = measure::end_to_end(&rig, &e2e_stack).await?;
+    let cost = cost::model(&load);
+    let micro = measure::criterion_results()?;
+
+    let results = report::Results { started, parameters: cli.clone(), cold, ceiling, consumer, load, cost, micro };
+    let written = report::write(&results, &cli.out)?;
+    for path in written {
+        println!("{}", path.display());
+    }
+    stack::delete(&cfn, &e2e_stack.name).await.ok();
+    stack::delete(&cfn, &consumer_stack.name).await.ok();
+    Ok(())
+}

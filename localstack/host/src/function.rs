@@ -223,9 +223,10 @@ impl Function {
                 init_error: instance.api.init_error().unwrap_or_default(),
             }),
         };
-        let billed_ms = started.elapsed().as_micros().div_ceil(1000) as u64;
+        let duration = started.elapsed();
+        let billed_ms = duration.as_micros().div_ceil(1000) as u64;
         self.billed_ms.fetch_add(billed_ms, Ordering::Relaxed);
-        self.report(started.elapsed(), billed_ms, instance.init.take(), &result);
+        self.report(duration, billed_ms, instance.init.take(), &result);
         let result = match result {
             Ok(_) if self.crash_next_answer.swap(false, Ordering::SeqCst) => Err(Failure::Crashed),
             other => other,
@@ -318,8 +319,6 @@ impl Function {
         }
     }
 
-    /// Start one instance ahead of the first event, so a broken binary or
-    /// configuration shows at `up` rather than at the first message.
     /// Start a fresh process, wait for its init to end, stop it: its Init
     /// Duration (exec to the first `next` request).
     pub async fn cold_start(&self, region: &str) -> anyhow::Result<Duration> {
@@ -330,6 +329,8 @@ impl Function {
         instance.init.context("a new instance has its init duration")
     }
 
+    /// Start one instance ahead of the first event, so a broken binary or
+    /// configuration shows at `up` rather than at the first message.
     pub async fn warm_up(&self, region: &str) -> anyhow::Result<()> {
         let instance = self.start_instance(region).await?;
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(instance);

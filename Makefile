@@ -10,7 +10,7 @@ TOOLS = $(shell .ci/tools.sh)
 # Pinned lint/build tools run offline; no telemetry.
 TOOL_ENV = PATH="$(TOOLS):$$PATH" SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
-.PHONY: help demo test bench unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install
+.PHONY: help demo test bench sam-local-test unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -34,6 +34,15 @@ test: ## every test: unit, adapter, handler, LocalStack integration and the end-
 	$(LS) with env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --no-fail-fast; \
 	$(LS) confinement; \
 	echo "make test: total $$(( $$(date +%s) - start )) s"
+
+sam-local-test: ## every function under `sam local invoke` and the HTTP API under `sam local start-api`, in Docker against LocalStack (not part of test; starts/stops dockerd and LocalStack)
+	@start=$$(date +%s); \
+	env $(LIGHT_RELEASE) $(CARGO) build --release --workspace --bins --quiet; \
+	env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --test sam_local --no-run --quiet; \
+	echo "sam build: x86_64, debug (the local containers' build; make package builds the arm64 release)"; \
+	SAM_BUILD_MODE=debug $(TOOL_ENV) sam build --config-env local; \
+	$(TOOL_ENV) AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test $(LIGHT_RELEASE) localstack/docker.sh with localstack/sam-local.sh; \
+	echo "make sam-local-test: total $$(( $$(date +%s) - start )) s"
 
 DEJAVU := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 

@@ -28,6 +28,22 @@ pub fn bin_dir() -> PathBuf {
     root().join("target/release")
 }
 
+/// The demo catalog and its stock, written by the `seed-catalog` binary.
+pub async fn seed_catalog(catalog_table: &str, inventory_table: &str) {
+    let status = Command::new(bin_dir().join("seed-catalog"))
+        .env("CATALOG_TABLE", catalog_table)
+        .env("INVENTORY_TABLE", inventory_table)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", shopsphere_localstack_tests::REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .expect("run seed-catalog");
+    assert!(status.success(), "seed-catalog failed");
+}
+
 pub struct Shop {
     pub stage: String,
     pub api: String,
@@ -112,18 +128,7 @@ impl Shop {
 
     /// The inventory crate's seed binary against this stack's tables.
     async fn seed(&self) {
-        let status = Command::new(bin_dir().join("seed-catalog"))
-            .env("CATALOG_TABLE", self.output("CatalogTableName"))
-            .env("INVENTORY_TABLE", self.output("InventoryTableName"))
-            .env("AWS_ENDPOINT_URL", endpoint())
-            .env("AWS_REGION", shopsphere_localstack_tests::REGION)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .stdout(Stdio::null())
-            .status()
-            .await
-            .expect("run seed-catalog");
-        assert!(status.success(), "seed-catalog failed");
+        seed_catalog(self.output("CatalogTableName"), self.output("InventoryTableName")).await;
     }
 
     pub fn output(&self, key: &str) -> &str {

@@ -122,10 +122,7 @@ impl Function {
         environment.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), spec.memory_mb.to_string()));
         environment.push(("AWS_LAMBDA_LOG_GROUP_NAME".into(), format!("/aws/lambda/{name}")));
         environment.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
-        for (key, value) in &spec.environment {
-            let value = stack.resolve(value).with_context(|| format!("{}: {key}", spec.logical_id))?;
-            environment.push((key.clone(), value));
-        }
+        environment.extend(spec.resolved_environment(stack)?);
         let binary = bin_dir.join(&spec.binary);
         anyhow::ensure!(binary.is_file(), "{} is missing: build it with `cargo build --release`", binary.display());
         let log_file = log_dir.map(|d| d.join(format!("{}.log", spec.logical_id)));

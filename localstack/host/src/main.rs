@@ -55,6 +55,13 @@ enum Command {
         #[arg(long)]
         logs: Option<PathBuf>,
     },
+    /// Deploy, then print a `sam local --env-vars` file: every function's
+    /// variables as this stack resolves them, and the endpoint for containers.
+    EnvVars {
+        /// Where LocalStack answers from inside a container, e.g. http://172.17.0.1:4566.
+        #[arg(long)]
+        container_endpoint: String,
+    },
     /// Invoke one function once with an event file, like `sam local invoke`; prints its answer.
     Invoke {
         /// The function's logical id in template.yaml, e.g. PaymentFunction.
@@ -87,6 +94,10 @@ async fn main() -> anyhow::Result<()> {
             for (key, value) in stack.outputs.iter().collect::<BTreeMap<_, _>>() {
                 println!("{key}\t{value}");
             }
+        }
+        Command::EnvVars { container_endpoint } => {
+            let file = stack::sam_env_vars(&stack::functions(&template)?, &stack, &container_endpoint)?;
+            println!("{}", serde_json::to_string_pretty(&file)?);
         }
         Command::Up { api_port, control_port, logs } => {
             let log_dir = logs.unwrap_or_else(|| PathBuf::from("target/local-host").join(&cli.stack));

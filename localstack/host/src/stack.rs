@@ -103,7 +103,7 @@ pub async fn ensure(
 const STACK_WAIT: Duration = Duration::from_secs(120);
 
 /// Each template parameter's `Default`, as text.
-fn defaults(template_text: &str) -> anyhow::Result<HashMap<String, String>> {
+pub fn defaults(template_text: &str) -> anyhow::Result<HashMap<String, String>> {
     let template = Template::parse(template_text)?;
     let parameters = template.raw.get("Parameters").and_then(Value::as_mapping).into_iter().flatten();
     Ok(parameters
@@ -309,6 +309,47 @@ pub fn function(t: &Template, logical_id: &str) -> anyhow::Result<FunctionSpec> 
 /// Every function of the template, by logical id.
 pub fn functions(t: &Template) -> anyhow::Result<Vec<FunctionSpec>> {
     t.of_kind("AWS::Serverless::Function").map(|(id, _)| function(t, id)).collect()
+}
+
+/// Set by whoever runs a function locally, never from the template: the host
+/// serves the endpoint itself, and the template's entry (its `EndpointUrl`
+/// parameter) exists for `sam local` containers.
+pub const ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL";
+
+impl FunctionSpec {
+    /// The function's template environment with every `!Ref` resolved against
+    /// the deployed `stack`: table names, queue URLs, topic ARNs, parameters.
+    pub fn resolved_environment(&self, stack: &Stack) -> anyhow::Result<Vec<(String, String)>> {
+        self.environment
+            .iter()
+            .filter(|(key, _)| key.as_str() != ENDPOINT_VARIABLE)
+            .map(|(key, value)| {
+                let value = stack.resolve(value).with_context(|| format!("{}: {key}", self.logical_id))?;
+                Ok((key.clone(), value))
+            })
+            .collect()
+    }
+}
+
+/// A `sam local --env-vars` file for `functions` against the deployed
+/// `stack`: each function's variables by logical id, and under `Parameters`
+/// the endpoint its containers reach LocalStack at.
+pub fn sam_env_vars(
+    functions: &[FunctionSpec],
+    stack: &Stack,
+    container_endpoint: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let mut file = serde_json::Map::new();
+    file.insert("Parameters".into(), serde_json::json!({ ENDPOINT_VARIABLE: container_endpoint }));
+    for function in functions {
+        let variables: serde_json::Map<String, serde_json::Value> = function
+            .resolved_environment(stack)?
+            .into_iter()
+            .map(|(key, value)| (key, serde_json::Value::String(value)))
+            .collect();
+        file.insert(function.logical_id.clone(), variables.into());
+    }
+    Ok(file.into())
 }
 
 impl Stack {

@@ -133,12 +133,21 @@ async fn probe(emu: &Emulator, topic_arn: &str) -> Queue {
     queue
 }
 
-async fn published(emu: &Emulator, queue: &Queue, at_least: usize) -> Vec<Value> {
-    emu.receive(queue, at_least, Duration::from_secs(15))
+/// Invoke `function` on `events/<fixture>`, a batch it must handle whole, and
+/// return the one event it published to the topic its variable `topic` names.
+async fn handled_and_published(env: &EnvVars, emu: &Emulator, function: &str, topic: &str, fixture: &str) -> Value {
+    let queue = probe(emu, env.get(function, topic)).await;
+    no_failures(function, &invoke(env, function, &format!("events/{fixture}")).await);
+    let mut events: Vec<Value> = emu
+        .receive(&queue, 1, Duration::from_secs(15))
         .await
         .iter()
         .map(|m| serde_json::from_str(m.body().unwrap_or_default()).expect("a JSON event"))
-        .collect()
+        .collect();
+    assert_eq!(events.len(), 1, "{function}: one event on {topic}: {events:?}");
+    let event = events.remove(0);
+    assert_eq!(event["data"]["order_id"], ORDER, "{function}: the fixture's order");
+    event
 }
 
 const ORDER: &str = "0b7d1a52-3c4e-4f60-8a71-92b3c4d5e6f7";
@@ -161,24 +170,22 @@ async fn every_function_answers_in_a_lambda_container_and_acts_on_localstack() {
     assert_eq!(answer["statusCode"], 400, "{answer}");
 
     // order-outbox: the new order's INSERT becomes one OrderCreated (the MODIFY beside it, none).
-    let created = probe(&emu, env.get("OrderOutboxFunction", "ORDER_CREATED_TOPIC_ARN")).await;
-    no_failures(
+    let event = handled_and_published(
+        &env,
+        &emu,
         "OrderOutboxFunction",
-        &invoke(&env, "OrderOutboxFunction", "events/order-outbox/stream-insert.json").await,
-    );
-    let events = published(&emu, &created, 1).await;
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["data"]["order_id"], ORDER);
+        "ORDER_CREATED_TOPIC_ARN",
+        "order-outbox/stream-insert.json",
+    )
+    .await;
+    assert_eq!(event["type"], "shopsphere.order.OrderCreated.v1");
 
     // payment: charged once, PaymentProcessed published; poison goes to the DLQ with its reason.
-    let processed = probe(&emu, env.get("PaymentFunction", "PAYMENT_PROCESSED_TOPIC_ARN")).await;
-    no_failures("PaymentFunction", &invoke(&env, "PaymentFunction", "events/payment/sqs-sns.json").await);
+    let event =
+        handled_and_published(&env, &emu, "PaymentFunction", "PAYMENT_PROCESSED_TOPIC_ARN", "payment/sqs-sns.json")
+            .await;
+    assert_eq!(event["type"], "shopsphere.payment.PaymentProcessed.v1");
     assert_eq!(count(&emu, env.get("PaymentFunction", "PAYMENTS_TABLE")).await, 1);
-    let events = published(&emu, &processed, 1).await;
-    assert!(
-        events.iter().all(|e| e["type"] == "shopsphere.payment.PaymentProcessed.v1" && e["data"]["order_id"] == ORDER)
-    );
-    assert!(!events.is_empty(), "PaymentProcessed was published");
     let dlq = Queue { url: env.get("PaymentFunction", "DLQ_URL").to_owned(), arn: String::new() };
     // The stack outlives a run when LocalStack was already up: start from an empty DLQ.
     emu.sqs.purge_queue().queue_url(&dlq.url).send().await.expect("purge the DLQ");
@@ -194,17 +201,16 @@ async fn every_function_answers_in_a_lambda_container_and_acts_on_localstack() {
     assert_eq!(count(&emu, env.get("PaymentFunction", "PAYMENTS_TABLE")).await, 1, "the valid sibling was a repeat");
 
     // inventory: stock reserved, InventoryUpdated published.
-    let updated = probe(&emu, env.get("InventoryFunction", "INVENTORY_UPDATED_TOPIC_ARN")).await;
-    no_failures("InventoryFunction", &invoke(&env, "InventoryFunction", "events/inventory/sqs-sns.json").await);
-    let events = published(&emu, &updated, 1).await;
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["data"]["order_id"], ORDER);
+    let event =
+        handled_and_published(&env, &emu, "InventoryFunction", "INVENTORY_UPDATED_TOPIC_ARN", "inventory/sqs-sns.json")
+            .await;
+    assert_eq!(event["type"], "shopsphere.inventory.InventoryUpdated.v1");
 
     // shipping: a shipment row, OrderShipped published.
-    let shipped = probe(&emu, env.get("ShippingFunction", "ORDER_SHIPPED_TOPIC_ARN")).await;
-    no_failures("ShippingFunction", &invoke(&env, "ShippingFunction", "events/shipping/sqs-sns.json").await);
+    let event =
+        handled_and_published(&env, &emu, "ShippingFunction", "ORDER_SHIPPED_TOPIC_ARN", "shipping/sqs-sns.json").await;
+    assert_eq!(event["type"], "shopsphere.shipping.OrderShipped.v1");
     assert_eq!(count(&emu, env.get("ShippingFunction", "SHIPMENTS_TABLE")).await, 1);
-    assert_eq!(published(&emu, &shipped, 1).await.len(), 1);
 
     // notification, order-status, analytics: one batch of the whole saga's events each.
     let notifications = env.get("NotificationFunction", "NOTIFICATIONS_TABLE");
@@ -259,9 +265,14 @@ impl StartApi {
 
 impl Drop for StartApi {
     fn drop(&mut self) {
-        // SIGINT: SAM's Ctrl-C path, which stops its containers.
+        // SIGINT: SAM's Ctrl-C path, which removes its containers; if it has
+        // not exited after 10 s, kill_on_drop sends SIGKILL.
         if let Some(pid) = self.child.id() {
             unsafe { libc::kill(pid as i32, libc::SIGINT) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 }

@@ -41,6 +41,7 @@ test: ## every test: unit, adapter, handler, LocalStack integration and the end-
 sam-local-test: ## every function under `sam local invoke` and the HTTP API under `sam local start-api`, in Docker against LocalStack (not part of test; starts/stops dockerd and LocalStack)
 	@start=$$(date +%s); \
 	$(TEST_BUILD); \
+	env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --test sam_local --no-run --quiet; \
 	echo "sam build: x86_64, debug (the local containers' build; make package builds the arm64 release)"; \
 	SAM_BUILD_MODE=debug $(TOOL_ENV) sam build --config-env local; \
 	$(TOOL_ENV) AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test $(LIGHT_RELEASE) localstack/docker.sh with localstack/sam-local.sh; \

@@ -25,7 +25,7 @@ curl -sf --max-time 2 -o /dev/null "$container_endpoint/_localstack/health" || {
 mkdir -p "$(dirname "$ENV_VARS")"
 target/release/shopsphere-local env-vars --container-endpoint "$container_endpoint" >"$ENV_VARS"
 echo "sam-local: $ENV_VARS written from stack shopsphere-local (functions reach LocalStack at $container_endpoint)"
-SAM_ENV_VARS="$ENV_VARS" cargo test --release --workspace --test sam_local -- --ignored --nocapture --test-threads 1
+SAM_ENV_VARS="$ENV_VARS" cargo test --release --workspace --test sam_local -- --nocapture --test-threads 1
 # SAM removes each container after its invocation or request; on an engine of
 # our own (no one else's containers), check it did.
 if [ "${DOCKER_HOST:-}" = "unix://$ROOT/.docker/docker.sock" ]; then

@@ -5,7 +5,7 @@
 //! Needs a Docker engine with the base image, an x86_64 `sam build` and the
 //! env-vars file `shopsphere-local env-vars` writes: `make sam-local-test`
 //! prepares all of that and runs this file. `make test` does not (no Docker
-//! there), hence `#[ignore]`.
+//! there): the target has `test = false` in Cargo.toml.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -153,7 +153,6 @@ async fn handled_and_published(env: &EnvVars, emu: &Emulator, function: &str, to
 const ORDER: &str = "0b7d1a52-3c4e-4f60-8a71-92b3c4d5e6f7";
 
 #[tokio::test]
-#[ignore = "needs Docker and `sam build`: run by make sam-local-test"]
 async fn every_function_answers_in_a_lambda_container_and_acts_on_localstack() {
     let (env, emu) = (EnvVars::load(), emulator().await);
     seed_catalog(env.get("OrderApiFunction", "CATALOG_TABLE"), env.get("InventoryFunction", "INVENTORY_TABLE")).await;
@@ -291,7 +290,6 @@ async fn request(http: &reqwest::Client, method: reqwest::Method, url: &str, bod
 }
 
 #[tokio::test]
-#[ignore = "needs Docker and `sam build`: run by make sam-local-test"]
 async fn the_http_api_under_sam_local_start_api_accepts_reads_and_rejects_orders() {
     let env = EnvVars::load();
     emulator().await;

@@ -16,31 +16,31 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 demo: ## the live demo: LocalStack + all functions + ~50 orders, a consumer stopped and restarted, a poison message (DEMO_ARGS=--keep leaves it running)
-	env $(LIGHT_RELEASE) $(CARGO) build --release --workspace --bins --quiet
+	$(RELEASE_BUILD)
 	@if [[ " $(DEMO_ARGS) " == *" --keep "* ]]; then \
 	  $(LS) up && target/release/shopsphere demo $(DEMO_ARGS); \
 	else \
 	  $(LS) with target/release/shopsphere demo $(DEMO_ARGS); \
 	fi
 
-# Tests and the local host run release binaries, built once; LTO off keeps that
-# build short on 2 cores (`make package`, the deploy build, keeps fat LTO).
-LIGHT_RELEASE := CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
-# The binaries the tests run are built in one invocation with the tests, so they
-# share the tests' feature set (dev-dependencies add tokio's test-util, for one):
+# Tests, the demo, the benchmarks and the local host run release binaries, built
+# once; LTO off keeps that build short on 2 cores (`make package`, the deploy
+# build, keeps fat LTO). The binaries are built in one invocation with the tests,
+# so all share one feature set (dev-dependencies add tokio's test-util, for one):
 # built apart, everything above tokio compiled twice (~1/3 of a cold CI run).
-TEST_BUILD := env $(LIGHT_RELEASE) $(CARGO) build --release --workspace --bins --tests --quiet
+LIGHT_RELEASE := CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+RELEASE_BUILD := env $(LIGHT_RELEASE) $(CARGO) build --release --workspace --bins --tests --quiet
 
 test: ## every test: unit, adapter, handler, LocalStack integration and the end-to-end suite (starts/stops LocalStack)
 	@start=$$(date +%s); \
-	$(TEST_BUILD); \
+	$(RELEASE_BUILD); \
 	$(LS) with env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --no-fail-fast; \
 	$(LS) confinement; \
 	echo "make test: total $$(( $$(date +%s) - start )) s"
 
 sam-local-test: ## every function under `sam local invoke` and the HTTP API under `sam local start-api`, in Docker against LocalStack (not part of test; starts/stops dockerd and LocalStack)
 	@start=$$(date +%s); \
-	$(TEST_BUILD); \
+	$(RELEASE_BUILD); \
 	env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --test sam_local --no-run --quiet; \
 	echo "sam build: x86_64, debug (the local containers' build; make package builds the arm64 release)"; \
 	SAM_BUILD_MODE=debug $(TOOL_ENV) sam build --config-env local; \
@@ -52,7 +52,7 @@ DEJAVU := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 bench: ## benchmarks, not part of test: cold starts, consumer throughput, criterion, end-to-end load, cost model -> bench/results/<date>.{md,json,png}
 	@start=$$(date +%s); \
 	test -f $(DEJAVU) || { echo "installing fonts-dejavu-core (the histogram's labels)"; apt-get update -qq && apt-get install -y -q fonts-dejavu-core >/dev/null; }; \
-	env $(LIGHT_RELEASE) $(CARGO) build --release --workspace --bins --quiet; \
+	$(RELEASE_BUILD); \
 	env $(LIGHT_RELEASE) $(CARGO) bench -p shopsphere-bench --bench platform --quiet -- --warm-up-time 1 --measurement-time 3; \
 	$(LS) with target/release/shopsphere-bench $(BENCH_ARGS); \
 	echo "make bench: total $$(( $$(date +%s) - start )) s"

@@ -65,6 +65,8 @@ lint: lint-rust lint-template ## every linter: Rust and template.yaml
 lint-rust: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@# --all-targets leaves out test = false targets (and ignores --test beside it).
+	$(CARGO) clippy --workspace --test sam_local -- -D warnings
 
 lint-template: ## sam validate --lint and cfn-lint with the serverless rules (pinned, offline)
 	$(TOOL_ENV) sam validate --lint -t template.yaml

@@ -28,7 +28,7 @@ echo "sam-local: $ENV_VARS written from stack shopsphere-local (functions reach 
 SAM_ENV_VARS="$ENV_VARS" cargo test --release --workspace --test sam_local -- --nocapture --test-threads 1
 # SAM removes each container after its invocation or request; on an engine of
 # our own (no one else's containers), check it did.
-if [ "${DOCKER_HOST:-}" = "unix://$ROOT/.docker/docker.sock" ]; then
+if [ "${DOCKER_HOST:-}" = "unix://${DOCKER_HOME:-$ROOT/.docker}/docker.sock" ]; then
   left="$(docker ps -aq)"
   [ -z "$left" ] || { echo "sam-local: containers left behind: $left" >&2; exit 1; }
 fi

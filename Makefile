@@ -25,11 +25,20 @@ demo: ## the live demo: LocalStack + all functions + ~50 orders, a consumer stop
 
 # Tests, the demo, the benchmarks and the local host run release binaries, built
 # once; LTO off keeps that build short on 2 cores (`make package`, the deploy
-# build, keeps fat LTO). The binaries are built in one invocation with the tests,
-# so all share one feature set (dev-dependencies add tokio's test-util, for one):
-# built apart, everything above tokio compiled twice (~1/3 of a cold CI run).
+# build, keeps fat LTO). Two cargo invocations:
+# - the function binaries as `sam build` ships them: the function packages
+#   alone, so no dev-dependency adds a feature to what they run (serde_json's
+#   preserve_order, tokio's test-util...); for the host's triple, so they land
+#   in target/<triple>/release, apart from what the second build writes;
+# - everything else with the tests, in one feature set (tools and tests share
+#   one compile of the dependency graph).
+# infra/template/tests/features.rs checks that each function alone gets the
+# features the function packages get together.
+HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
+FUNCTION_PACKAGES := $(patsubst functions/%/Cargo.toml,-p shopsphere-%,$(wildcard functions/*/Cargo.toml))
 LIGHT_RELEASE := CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
-RELEASE_BUILD := env $(LIGHT_RELEASE) $(CARGO) build --release --workspace --bins --tests --quiet
+FUNCTION_BUILD := env $(LIGHT_RELEASE) $(CARGO) build --release --target $(HOST_TRIPLE) $(FUNCTION_PACKAGES) --bins --quiet
+RELEASE_BUILD := $(FUNCTION_BUILD) && env $(LIGHT_RELEASE) $(CARGO) build --release --workspace --bins --tests --quiet
 
 test: ## every test: unit, adapter, handler, LocalStack integration and the end-to-end suite (starts/stops LocalStack)
 	@start=$$(date +%s); \

@@ -146,8 +146,7 @@ def main():
                  "total": {"M": {"amount": {"N": "4500"}, "currency": {"S": "EUR"}}},
                  "payment_token": {"S": "tok_visa"}, "correlation_id": {"S": "req-fixture-1"},
                  "traceparent": {"S": TRACE}, "created_at": {"S": "2026-11-28T10:00:00+00:00"},
-                 "updated_at": {"S": "2026-11-28T10:00:00+00:00"}, "timeline": {"L": []}, "reasons": {"L": []},
-                 "version": {"N": "1"}}
+                 "updated_at": {"S": "2026-11-28T10:00:00+00:00"}, "timeline": {"M": {}}, "reasons": {"L": []}}
 
     def stream_record(name, seq, image):
         return {"eventID": f"fixture-{seq}", "eventName": name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
@@ -156,10 +155,15 @@ def main():
                              "NewImage": image, "SequenceNumber": seq, "SizeBytes": 512,
                              "StreamViewType": "NEW_IMAGE"},
                 "eventSourceARN": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/shopsphere-orders/stream/2026-11-28T00:00:00.000"}
-    modified = dict(order_row, status={"S": "PAID"}, version={"N": "2"})
+    paid_entry = {"M": {"event_type": {"S": "PaymentProcessed"}, "time": {"S": "2026-11-28T10:00:00+00:00"}}}
+    modified = dict(order_row, status={"S": "PAID"}, timeline={"M": {saga()["PaymentProcessed"]["id"]: paid_entry}})
     write("order-outbox/stream-insert.json",
           {"Records": [stream_record("INSERT", "100000000000000000001", order_row),
                        stream_record("MODIFY", "100000000000000000002", modified)]})
+    # A row order-status rebuilt from a replayed event: not a new order.
+    rebuilt = dict(order_row, rebuilt_from={"S": "5f0c2a7e-9d1b-4e3a-8c6f-2b4d6e8f0a1c"})
+    write("order-outbox/stream-insert-rebuilt.json",
+          {"Records": [stream_record("INSERT", "100000000000000000007", rebuilt)]})
 
     body = json.dumps({"customer_id": "cus-ada", "email": EMAIL, "items": ITEMS, "payment_token": "tok_visa"})
     write("order-api/post-order.json", http("POST", "/orders", body, {"idempotency-key": "fixture-key-1"}))

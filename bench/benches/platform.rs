@@ -5,9 +5,10 @@ use std::hint::black_box;
 
 use aws_lambda_events::sqs::SqsEvent;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use shopsphere_events::decode_sqs_body;
+use shopsphere_events::{decode_sqs_body, samples};
 use shopsphere_messaging::testing::fixture;
-use shopsphere_messaging::{BatchProcessor, InMemoryQueue, ProcessorConfig};
+use shopsphere_messaging::{BatchProcessor, InMemoryPublisher, InMemoryQueue, ProcessorConfig};
+use shopsphere_runtime::Deadline;
 
 fn body(fixture_name: &str) -> String {
     let event: SqsEvent = fixture(fixture_name);
@@ -27,19 +28,30 @@ fn envelope_decode(c: &mut Criterion) {
 fn batch_processor(c: &mut Criterion) {
     let mut event: SqsEvent = fixture("inventory/sqs-sns.json");
     let record = event.records[0].clone();
+    // Ten different events (the same one ten times would be handled once).
     event.records = (0..10)
         .map(|i| {
             let mut r = record.clone();
             r.message_id = Some(format!("m-{i}"));
+            let order = samples::order_created(&format!("o-{i}"), "tok_visa");
+            r.body = Some(samples::payment_processed(&order).to_json());
             r
         })
         .collect();
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
     let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
+    let publisher = InMemoryPublisher::default();
     let mut group = c.benchmark_group("batch_processor");
     group.throughput(Throughput::Elements(10));
     group.bench_function("noop_handler_10_records", |b| {
-        b.iter(|| runtime.block_on(processor.process(black_box(event.clone()), |_, _| async { Ok(()) })))
+        b.iter(|| {
+            runtime.block_on(processor.process(
+                black_box(event.clone()),
+                Deadline::default(),
+                &publisher,
+                |_, _| async { Ok(vec![]) },
+            ))
+        })
     });
     group.finish();
 }

@@ -4,7 +4,6 @@
 
 mod cost;
 mod measure;
-mod proxy;
 mod report;
 
 use std::collections::BTreeMap;
@@ -24,15 +23,19 @@ pub struct Cli {
     /// Cold starts per function (and of /bin/true).
     #[arg(long, default_value_t = 20)]
     pub starts: usize,
-    /// PaymentProcessed records fed to inventory, in batches of 10.
+    /// Records fed to each consumer (after a first batch of ten).
     #[arg(long, default_value_t = 300)]
     pub records: usize,
+    /// The run whose figures are shown beside this one's.
+    #[arg(long, default_value = "bench/results/2026-11-28.json")]
+    pub baseline: PathBuf,
     /// Offered end-to-end load (LocalStack on 2 cores saturates near 2 orders/s).
     #[arg(long, default_value_t = 1.0)]
     pub orders_per_second: f64,
     #[arg(long, default_value_t = 40)]
     pub seconds: u64,
-    #[arg(long, default_value = "target/release")]
+    /// The function binaries (the Makefile's function build; `seed-catalog` is there too).
+    #[arg(long, default_value_os_t = shopsphere_local::function_bin_dir())]
     pub bin_dir: PathBuf,
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
@@ -67,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
     let cfn = aws_sdk_cloudformation::Client::new(&direct);
     let template = Template::load(&template_path())?;
     let specs = stack::functions(&template)?;
-    let proxy = proxy::Proxy::start(&cli.endpoint).await?;
+    let proxy = shopsphere_local::proxy::Proxy::start(&cli.endpoint).await?;
     let through_proxy = sdk_config(&proxy.endpoint).await;
     let rig = measure::Rig { cli: cli.clone(), direct: direct.clone(), through_proxy, proxy, specs: specs.clone() };
 
@@ -79,14 +82,16 @@ async fn main() -> anyhow::Result<()> {
     let cold = measure::cold_starts(&cli, &specs, &e2e_stack).await?;
     eprintln!("bench: emulator ceiling (bare conditional puts from one client)");
     let ceiling = measure::emulator_ceiling(&direct, &consumer_stack).await?;
-    eprintln!("bench: inventory consumer, {} records in batches of 10", cli.records);
-    let consumer = measure::consumer(&rig, &consumer_stack).await?;
+    eprintln!("bench: each consumer alone, {} records in batches of 10", cli.records);
+    let consumers = measure::consumers(&rig, &consumer_stack).await?;
     eprintln!("bench: end to end, {} orders/s for {} s", cli.orders_per_second, cli.seconds);
     let load = measure::end_to_end(&rig, &e2e_stack).await?;
     let cost = cost::model(&load);
     let micro = measure::criterion_results()?;
 
-    let results = report::Results { started, parameters: cli.clone(), cold, ceiling, consumer, load, cost, micro };
+    let baseline = std::fs::read_to_string(&cli.baseline).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let results =
+        report::Results { started, parameters: cli.clone(), cold, ceiling, consumers, load, cost, micro, baseline };
     let written = report::write(&results, &cli.out)?;
     for path in written {
         println!("{}", path.display());

@@ -10,15 +10,14 @@ use anyhow::Context;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::Serialize;
 use serde_json::{Value, json};
-use shopsphere_events::{EventType, samples};
+use shopsphere_events::samples;
 use shopsphere_inventory::dynamodb::InventoryTable;
 use shopsphere_local::function::{Function, Target};
-use shopsphere_local::stack::{FunctionSpec, Stack};
+use shopsphere_local::stack::{EventSource, FunctionSpec, Stack};
 use shopsphere_local::{Host, Options, Running};
-use shopsphere_messaging::{Publisher, SnsPublisher, TopicMap};
 
-use crate::proxy::{Counts, Proxy};
 use crate::{Cli, REGION};
+use shopsphere_local::proxy::{Counts, Proxy};
 
 /// Nearest-rank percentile of `values` (sorted here), in the values' unit.
 pub fn percentile(values: &[f64], p: f64) -> f64 {
@@ -186,81 +185,242 @@ impl Rig {
     }
 }
 
+/// One consumer fed alone, as deployed: what each record costs it.
 #[derive(Debug, Serialize)]
-pub struct Consumer {
-    pub method: &'static str,
+pub struct ConsumerRun {
+    pub function: String,
+    /// What it was fed (to its own queue, as SNS's raw delivery would).
+    pub fed: &'static str,
     pub records: usize,
     pub invocations: u64,
     pub seconds: f64,
     pub records_per_second: f64,
     pub batch_p50_ms: f64,
     pub batch_p99_ms: f64,
+    /// Of the service's own tables (the simulated providers' table is the
+    /// gateway's and the mail server's, counted apart).
     pub dynamodb_requests_per_record: f64,
+    pub write_units_per_record: f64,
+    pub provider_requests_per_record: f64,
     pub sns_requests_per_record: f64,
-    pub sns_messages_per_record: f64,
-    pub dynamodb_requests_per_second: f64,
+    /// CPU time of the function's process (utime + stime, /proc/<pid>/stat)
+    /// per record over the steady part (after its first batch).
+    pub cpu_ms_per_record: f64,
+    /// The same from the scheduler's nanosecond clock (/proc/<pid>/task/*/schedstat).
+    pub cpu_ms_per_record_schedstat: f64,
+    /// A fresh process given a batch of ten: exec → its first `next`, exec → the batch answered.
+    pub exec_to_first_next_ms: f64,
+    pub exec_to_first_batch_ms: f64,
     pub counts: Counts,
 }
 
-pub async fn consumer(rig: &Rig, stack: &Stack) -> anyhow::Result<Consumer> {
+#[derive(Debug, Serialize)]
+pub struct Consumers {
+    pub method: &'static str,
+    pub runs: Vec<ConsumerRun>,
+}
+
+/// CPU time of a process so far, in ms: (utime + stime from /proc/<pid>/stat,
+/// summed schedstat run time of its threads).
+fn cpu_ms(pid: u32) -> (f64, f64) {
+    let ticks = {
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        (field(11) + field(12)) / hz * 1000.0
+    };
+    let sched = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e6;
+    (ticks, sched)
+}
+
+/// CPU of every live process of the function (see [`cpu_ms`]).
+fn function_cpu(function: &Function) -> (f64, f64) {
+    function
+        .instances()
+        .iter()
+        .filter(|(_, s)| s.alive)
+        .map(|(pid, _)| cpu_ms(*pid))
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+fn records_handled(function: &Function) -> u64 {
+    function.instances().values().map(|i| i.records).sum()
+}
+
+/// What each consumer is fed: events of a type it handles, one order each.
+fn feed(function: &str, n: usize) -> Option<(&'static str, shopsphere_events::Envelope)> {
+    let created = samples::order_created(&format!("bench-{}", uuid::Uuid::new_v4()), "tok_visa");
+    let paid = samples::payment_processed(&created);
+    let updated = samples::inventory_updated(&paid, &created);
+    let _ = n;
+    Some(match function {
+        "PaymentFunction" => ("OrderCreated (tok_visa)", created),
+        "InventoryFunction" => ("PaymentProcessed", paid),
+        "ShippingFunction" => ("InventoryUpdated", updated.clone()),
+        "NotificationFunction" => ("OrderShipped (NotificationDelayMs=0)", samples::order_shipped(&updated, &created)),
+        "OrderStatusFunction" => ("PaymentProcessed of a PENDING order row", paid),
+        "AnalyticsFunction" => ("PaymentProcessed", paid),
+        _ => return None,
+    })
+}
+
+/// Send `bodies` to a queue in batches of ten.
+async fn send_all(sqs: &aws_sdk_sqs::Client, url: &str, bodies: &[String]) -> anyhow::Result<()> {
+    for chunk in bodies.chunks(10) {
+        let mut batch = sqs.send_message_batch().queue_url(url);
+        for (i, body) in chunk.iter().enumerate() {
+            batch = batch.entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()?,
+            );
+        }
+        let out = batch.send().await?;
+        anyhow::ensure!(out.failed.is_empty(), "send failed: {:?}", out.failed);
+    }
+    Ok(())
+}
+
+/// A batch of ten of `function`'s records as Lambda's SQS mapping delivers them.
+fn lambda_batch(queue_arn: &str, bodies: &[String]) -> anyhow::Result<Vec<u8>> {
+    let messages: Vec<aws_sdk_sqs::types::Message> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            aws_sdk_sqs::types::Message::builder()
+                .message_id(format!("bench-first-{i}"))
+                .receipt_handle(format!("bench-first-{i}"))
+                .body(body)
+                .attributes(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount, "1")
+                .build()
+        })
+        .collect();
+    let event = shopsphere_local::sqs::lambda_event(queue_arn, REGION, &messages);
+    Ok(serde_json::to_vec(&event)?)
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .context("a queue ARN")
+}
+
+/// Each SQS-triggered function alone on its own queue: `cli.records` events
+/// of a type it handles, fed before it starts (one instance, so its CPU per
+/// record is one process's), then a fresh process's first batch.
+pub async fn consumers(rig: &Rig, stack: &Stack) -> anyhow::Result<Consumers> {
     let (cli, direct, proxy) = (&rig.cli, &rig.direct, &rig.proxy);
     let output = |k: &str| stack.outputs.get(k).cloned().with_context(|| format!("output {k}"));
     let inventory = InventoryTable::new(aws_sdk_dynamodb::Client::new(direct), output("InventoryTableName")?);
     for sku in ["SKU-MUG", "SKU-TEE"] {
         inventory.put_stock(sku, 10_000_000).await?;
     }
-    // The records arrive as in production: published to the topic, fanned out to the queue.
-    let topics = TopicMap::new([(EventType::PaymentProcessed, output("PaymentProcessedTopicArn")?)]);
-    let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(direct), topics);
-    let events: Vec<_> = (0..cli.records)
-        .map(|_| samples::payment_processed(&samples::order_created(&uuid::Uuid::new_v4().to_string(), "tok_visa")))
-        .collect();
-    publisher.publish_all(&events).await?;
+    let orders = shopsphere_orders::OrdersTable::new(aws_sdk_dynamodb::Client::new(direct), output("OrdersTableName")?);
+    let providers = output("SimulatedProvidersTableName")?;
     let sqs = aws_sdk_sqs::Client::new(direct);
-    let queue = output("InventoryQueueUrl")?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while depth(&sqs, &queue).await?.0 < cli.records as u64 {
-        anyhow::ensure!(Instant::now() < deadline, "the records did not reach the inventory queue");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let mut runs = Vec::new();
+    for spec in &rig.specs {
+        let Some(EventSource::Sqs(source)) = spec.events.first() else { continue };
+        let queue = stack.physical.get(&source.queue).cloned().context("the consumer's queue")?;
+        let events: Vec<(&'static str, shopsphere_events::Envelope)> =
+            (0..cli.records + 10).filter_map(|i| feed(&spec.logical_id, i)).collect();
+        let Some(fed) = events.first().map(|(fed, _)| *fed) else { continue };
+        if spec.logical_id == "OrderStatusFunction" {
+            for (_, event) in &events {
+                let created = samples::order_created(&event.subject, "tok_visa");
+                let mut row = shopsphere_orders::OrderView::from_event(&created);
+                row.rebuilt_from = None;
+                orders.create(&row).await?;
+            }
+        }
+        let bodies: Vec<String> = events.iter().map(|(_, e)| e.to_json()).collect();
+        let (first, steady) = bodies.split_at(10);
 
-    let spec = rig.specs.iter().find(|s| s.logical_id == "InventoryFunction").context("InventoryFunction")?;
-    let logs = PathBuf::from("target/bench/consumer");
-    let before = proxy.counts();
-    let start = Instant::now();
-    let running = rig.host(stack, std::slice::from_ref(spec), &logs).await?;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while depth(&sqs, &queue).await? != (0, 0) {
-        anyhow::ensure!(Instant::now() < deadline, "inventory did not drain its queue in 5 minutes");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let target = Target { endpoint: proxy.endpoint.clone(), region: REGION.into() };
+        let logs = PathBuf::from("target/bench/consumers");
+        std::fs::create_dir_all(&logs)?;
+        let fresh = Function::new(spec, stack, &target, &cli.bin_dir, Some(&logs))?;
+        let (first_next, first_batch) =
+            fresh.first_invocation(lambda_batch(&queue_arn(&sqs, &queue).await?, first)?, first.len(), REGION).await?;
+
+        let running = rig.host(stack, std::slice::from_ref(spec), &logs).await?;
+        let function = running.host.functions[&spec.logical_id].clone();
+        function.start(Some(1));
+        let before = proxy.counts();
+        let started = Instant::now();
+        send_all(&sqs, &queue, steady).await?;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while function.invocations.load(Ordering::Relaxed) < 1 {
+            anyhow::ensure!(Instant::now() < deadline, "{} never ran", spec.logical_id);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (cpu_a, sched_a, records_a) = {
+            let (c, s) = function_cpu(&function);
+            (c, s, records_handled(&function))
+        };
+        while depth(&sqs, &queue).await? != (0, 0) {
+            anyhow::ensure!(Instant::now() < deadline, "{} did not drain its queue in 5 minutes", spec.logical_id);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (cpu_b, sched_b) = function_cpu(&function);
+        let steady_records = (records_handled(&function) - records_a).max(1) as f64;
+        let seconds = started.elapsed().as_secs_f64();
+        running.host.stop();
+        let counts = proxy.counts().since(&before);
+        let invocations = function.invocations.load(Ordering::Relaxed);
+        let errors = function.errors.load(Ordering::Relaxed);
+        anyhow::ensure!(errors == 0, "{} failed {errors} invocation(s): see {}", spec.logical_id, logs.display());
+        let durations: Vec<f64> = reports(&logs.join(format!("{}.log", spec.logical_id)))
+            .iter()
+            .filter_map(|m| m["durationMs"].as_f64())
+            .collect();
+        let records = steady.len() as f64;
+        let provider_requests = counts.table_requests.get(&providers).copied().unwrap_or(0) as f64;
+        let write_units: f64 = counts.tables.iter().filter(|(t, _)| **t != providers).map(|(_, u)| u.write_units).sum();
+        runs.push(ConsumerRun {
+            function: spec.logical_id.clone(),
+            fed,
+            records: steady.len(),
+            invocations,
+            seconds,
+            records_per_second: records / seconds,
+            batch_p50_ms: percentile(&durations, 50.0),
+            batch_p99_ms: percentile(&durations, 99.0),
+            dynamodb_requests_per_record: (counts.service("dynamodb") as f64 - provider_requests) / records,
+            write_units_per_record: write_units / records,
+            provider_requests_per_record: provider_requests / records,
+            sns_requests_per_record: counts.service("sns") as f64 / records,
+            cpu_ms_per_record: (cpu_b - cpu_a) / steady_records,
+            cpu_ms_per_record_schedstat: (sched_b - sched_a) / steady_records,
+            exec_to_first_next_ms: ms(first_next),
+            exec_to_first_batch_ms: ms(first_batch),
+            counts,
+        });
     }
-    let seconds = start.elapsed().as_secs_f64();
-    running.host.stop();
-    let counts = proxy.counts().since(&before);
-    let function = &running.host.functions["InventoryFunction"];
-    let invocations = function.invocations.load(Ordering::Relaxed);
-    let errors = function.errors.load(Ordering::Relaxed);
-    anyhow::ensure!(errors == 0, "inventory failed {errors} invocation(s): see {}", logs.display());
-    let durations: Vec<f64> =
-        reports(&logs.join("InventoryFunction.log")).iter().filter_map(|m| m["durationMs"].as_f64()).collect();
-    let records = cli.records as f64;
-    let dynamodb = counts.service("dynamodb") as f64;
-    Ok(Consumer {
-        method: "PaymentProcessed published to its topic, fanned out to InventoryQueue, then the local host's SQS \
-                 mapping (batch 10, the template's concurrency) invokes the inventory binary until the queue is \
-                 empty; requests counted by a proxy between the host/function and LocalStack; batch times from \
-                 the host's platform.report records",
-        records: cli.records,
-        invocations,
-        seconds,
-        records_per_second: records / seconds,
-        batch_p50_ms: percentile(&durations, 50.0),
-        batch_p99_ms: percentile(&durations, 99.0),
-        dynamodb_requests_per_record: dynamodb / records,
-        sns_requests_per_record: counts.service("sns") as f64 / records,
-        sns_messages_per_record: counts.sns_messages as f64 / records,
-        dynamodb_requests_per_second: dynamodb / seconds,
-        counts,
+    Ok(Consumers {
+        method: "each SQS-triggered function alone, under the local host (one instance, batch 10, its template \
+                 settings) on a stack of its own, fed events it handles straight to its queue; requests and \
+                 write units counted by a proxy between the function and LocalStack (the simulated providers' \
+                 table apart: in production those are the gateway's and mail server's own); CPU read from the \
+                 process's /proc over the steady part (after its first batch); first batch: a fresh process \
+                 invoked with ten records",
+        runs,
     })
 }
 

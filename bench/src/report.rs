@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::Cli;
 use crate::cost::CostModel;
-use crate::measure::{Ceiling, ColdStarts, Consumer, EndToEnd, Micro};
+use crate::measure::{Ceiling, ColdStarts, Consumers, EndToEnd, Micro};
 
 #[derive(Serialize)]
 pub struct Results {
@@ -19,10 +19,22 @@ pub struct Results {
     pub parameters: Cli,
     pub cold: ColdStarts,
     pub ceiling: Ceiling,
-    pub consumer: Consumer,
+    pub consumers: Consumers,
     pub load: EndToEnd,
     pub cost: CostModel,
     pub micro: Vec<Micro>,
+    /// The results file of the run shown beside this one (`--baseline`), as it was written.
+    #[serde(skip)]
+    pub baseline: Option<serde_json::Value>,
+}
+
+/// A figure of the baseline run, by JSON pointer.
+fn before(r: &Results, pointer: &str) -> Option<f64> {
+    r.baseline.as_ref()?.pointer(pointer)?.as_f64()
+}
+
+fn or_dash(v: Option<f64>, digits: usize) -> String {
+    v.map_or("—".to_owned(), |v| format!("{v:.digits$}"))
 }
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -83,28 +95,50 @@ fn markdown(r: &Results, png: &str) -> String {
             f.size_bytes as f64 / 1e6
         );
     }
-    let k = &r.consumer;
     let e = &r.ceiling;
-    let _ = writeln!(md, "\n## 2. Consumer throughput (inventory)\n\n{}.\n", k.method);
-    let _ = writeln!(md, "| figure | value |\n|---|---|");
-    let _ = writeln!(md, "| records | {} in {} invocations, {:.1} s |", k.records, k.invocations, k.seconds);
-    let _ = writeln!(md, "| records/s | {:.1} |", k.records_per_second);
-    let _ = writeln!(md, "| batch duration p50 / p99 | {:.1} ms / {:.1} ms |", k.batch_p50_ms, k.batch_p99_ms);
-    let _ = writeln!(md, "| DynamoDB requests per record | {:.2} |", k.dynamodb_requests_per_record);
+    let k = &r.consumers;
+    let base = r.baseline.as_ref().and_then(|b| b["started"].as_str()).unwrap_or("the baseline");
+    let _ = writeln!(md, "\n## 2. Each consumer alone\n\n{}.\n", k.method);
     let _ = writeln!(
         md,
-        "| SNS requests per record | {:.2} ({:.2} messages) |",
-        k.sns_requests_per_record, k.sns_messages_per_record
+        "| function | fed | records/s | batch p50 / p99 | DynamoDB requests / record | write units / record | \
+         simulated-provider requests / record | SNS requests / record | CPU / record (stat; schedstat) | \
+         exec → first `next` | exec → first batch answered |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for c in &k.runs {
+        let _ = writeln!(
+            md,
+            "| {} | {} {} | {:.1} | {:.0} / {:.0} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} ms; {:.3} ms | {:.1} ms | {:.1} ms |",
+            c.function,
+            c.records,
+            c.fed,
+            c.records_per_second,
+            c.batch_p50_ms,
+            c.batch_p99_ms,
+            c.dynamodb_requests_per_record,
+            c.write_units_per_record,
+            c.provider_requests_per_record,
+            c.sns_requests_per_record,
+            c.cpu_ms_per_record,
+            c.cpu_ms_per_record_schedstat,
+            c.exec_to_first_next_ms,
+            c.exec_to_first_batch_ms,
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nBeside {base}: inventory then made {} DynamoDB requests and {} SNS requests per record \
+         ({} records/s, batch p50 {} ms; its CPU per record was not measured by that run).",
+        or_dash(before(r, "/consumer/dynamodb_requests_per_record"), 2),
+        or_dash(before(r, "/consumer/sns_requests_per_record"), 2),
+        or_dash(before(r, "/consumer/records_per_second"), 1),
+        or_dash(before(r, "/consumer/batch_p50_ms"), 0),
     );
     let _ = writeln!(
         md,
-        "| emulator ceiling | {:.0} bare conditional puts/s ({}: {} puts in {:.1} s) |",
+        "\nEmulator ceiling: {:.0} bare conditional puts/s ({}: {} puts in {:.1} s).",
         e.puts_per_second, e.method, e.puts, e.seconds
-    );
-    let _ = writeln!(
-        md,
-        "| DynamoDB requests/s while consuming ÷ ceiling | {:.2} |",
-        k.dynamodb_requests_per_second / e.puts_per_second
     );
     let _ = writeln!(md, "\n## 3. Platform micro-benchmarks (criterion)\n");
     let _ =
@@ -154,7 +188,25 @@ fn markdown(r: &Results, png: &str) -> String {
             line.item, line.per_order, line.unit, line.usd_per_million_orders
         );
     }
-    let _ = writeln!(md, "| **total** | | **{:.2}** |", m.usd_per_million_orders);
+    let _ = writeln!(
+        md,
+        "| **total** | | **{:.2}** (beside {base}: {}) |",
+        m.usd_per_million_orders,
+        or_dash(before(r, "/cost/usd_per_million_orders"), 2)
+    );
+    let write_units = m.lines.iter().find(|l| l.unit == "write units").map_or(0.0, |l| l.per_order);
+    let _ = writeln!(
+        md,
+        "\nDynamoDB write units per order: {write_units:.1} (beside {base}: {}).",
+        or_dash(
+            r.baseline.as_ref().and_then(|b| b["cost"]["lines"]
+                .as_array()?
+                .iter()
+                .find(|l| l["unit"] == "write units")?["per_order"]
+                .as_f64()),
+            1
+        )
+    );
     let _ = writeln!(md, "\nWhat the design choices cost, per million orders:\n");
     let mut levers: Vec<_> = m.levers.iter().collect();
     levers.sort_by(|a, b| b.usd_per_million_orders.total_cmp(&a.usd_per_million_orders));

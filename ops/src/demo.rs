@@ -402,6 +402,6 @@ fn duplicates_absorbed(logs: &std::path::Path) -> usize {
         .flatten()
         .flatten()
         .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .map(|text| text.matches("duplicate event: effect already committed").count())
+        .map(|text| text.matches(shopsphere_messaging::REPEAT_RECOGNISED).count())
         .sum()
 }

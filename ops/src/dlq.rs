@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use chrono::{DateTime, Utc};
-use shopsphere_messaging::sqs::DEAD_LETTER_ATTRIBUTES;
+use shopsphere_messaging::sqs::{DEAD_LETTER_ATTRIBUTES, PERMANENT};
 
 use crate::Ops;
 
@@ -118,29 +118,32 @@ impl Ops {
         Ok((name, url))
     }
 
-    /// Move every message of `dlq` to `target`: SQS's own move task when the
-    /// service has it, else receive → send → delete (a message is deleted
-    /// only once its copy was sent: a crash may duplicate, never lose, and
-    /// the consumers' idempotency absorbs the duplicate). Returns how many
-    /// were moved by hand (`None`: the move task did it).
-    pub async fn redrive(&self, dlq_url: &str, target_url: &str) -> anyhow::Result<Option<usize>> {
-        let (source_arn, target_arn) = (self.arn(dlq_url).await?, self.arn(target_url).await?);
-        let task = self.sqs.start_message_move_task().source_arn(&source_arn).destination_arn(&target_arn).send().await;
-        match task {
-            Ok(_) => {
-                self.wait_for_move(&source_arn).await?;
-                Ok(None)
-            }
-            Err(e) => {
-                eprintln!(
+    /// Move the messages of `dlq` back to `target`. Unless `force`, a message
+    /// dead-lettered for a permanent reason (`error_class=permanent`: it would
+    /// fail the same way again, e.g. a replay a consumer does not take) stays,
+    /// so it is moved by hand: receive → send → delete (a message is deleted
+    /// only once its copy was sent: a crash may duplicate, never lose, and the
+    /// consumers' guards absorb the duplicate), at most as many as the DLQ held
+    /// at the start (a consumer that dead-letters again does not make it loop).
+    /// `force` moves all, by SQS's own move task where the service has it.
+    pub async fn redrive(&self, dlq_url: &str, target_url: &str, force: bool) -> anyhow::Result<Redriven> {
+        if force {
+            let (source_arn, target_arn) = (self.arn(dlq_url).await?, self.arn(target_url).await?);
+            let task =
+                self.sqs.start_message_move_task().source_arn(&source_arn).destination_arn(&target_arn).send().await;
+            match task {
+                Ok(_) => {
+                    self.wait_for_move(&source_arn).await?;
+                    return Ok(Redriven { by_task: true, ..Redriven::default() });
+                }
+                Err(e) => eprintln!(
                     "StartMessageMoveTask unavailable ({}); moving message by message",
                     shopsphere_runtime::error_chain(&e)
-                );
-                self.move_by_hand(dlq_url, target_url).await.map(Some)
+                ),
             }
         }
+        self.move_by_hand(dlq_url, target_url, force).await
     }
-
     async fn wait_for_move(&self, source_arn: &str) -> anyhow::Result<()> {
         for _ in 0..600 {
             let tasks = self.sqs.list_message_move_tasks().source_arn(source_arn).send().await?;
@@ -160,9 +163,11 @@ impl Ops {
         anyhow::bail!("the move task did not finish in 5 minutes; see `aws sqs list-message-move-tasks`")
     }
 
-    async fn move_by_hand(&self, dlq_url: &str, target_url: &str) -> anyhow::Result<usize> {
-        let mut moved = 0;
-        loop {
+    async fn move_by_hand(&self, dlq_url: &str, target_url: &str, force: bool) -> anyhow::Result<Redriven> {
+        let (at_start, _) = self.depth(dlq_url).await?;
+        let mut done = Redriven::default();
+        let mut kept = Vec::new();
+        while done.moved + done.kept < at_start as usize {
             let out = self
                 .sqs
                 .receive_message()
@@ -175,21 +180,23 @@ impl Ops {
                 .await?;
             let batch = out.messages.unwrap_or_default();
             if batch.is_empty() {
-                return Ok(moved);
+                break;
             }
             for message in batch {
-                let attributes: HashMap<_, _> = message
-                    .message_attributes()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(k, _)| !DEAD_LETTER_ATTRIBUTES.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                let attributes = message.message_attributes().cloned().unwrap_or_default();
+                let permanent = attributes.get("error_class").and_then(|a| a.string_value()) == Some(PERMANENT);
+                if permanent && !force {
+                    done.kept += 1;
+                    kept.extend(message.receipt_handle().map(str::to_owned));
+                    continue;
+                }
+                let carried: HashMap<_, _> =
+                    attributes.into_iter().filter(|(k, _)| !DEAD_LETTER_ATTRIBUTES.contains(&k.as_str())).collect();
                 self.sqs
                     .send_message()
                     .queue_url(target_url)
                     .message_body(message.body().unwrap_or_default())
-                    .set_message_attributes(Some(attributes))
+                    .set_message_attributes(Some(carried))
                     .send()
                     .await
                     .context("sending a copy back (the original stays in the DLQ)")?;
@@ -200,10 +207,31 @@ impl Ops {
                     .send()
                     .await
                     .context("deleting a moved message (its copy was sent: it may be processed twice, idempotently)")?;
-                moved += 1;
+                done.moved += 1;
             }
         }
+        // What stays is visible again at once, for `dlq show`.
+        for handle in kept {
+            self.sqs
+                .change_message_visibility()
+                .queue_url(dlq_url)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .send()
+                .await?;
+        }
+        Ok(done)
     }
+}
+
+/// What a redrive did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Redriven {
+    /// SQS's move task moved everything (it says no count).
+    pub by_task: bool,
+    pub moved: usize,
+    /// Left in the DLQ: dead-lettered for a permanent reason.
+    pub kept: usize,
 }
 
 pub fn sent_at(message: &Message) -> Option<DateTime<Utc>> {

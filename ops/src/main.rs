@@ -83,13 +83,17 @@ enum DlqCommand {
         #[arg(short = 'n', default_value_t = 10)]
         n: usize,
     },
-    /// Move a DLQ's messages back to the queue it serves (or --to).
+    /// Move a DLQ's messages back to the queue it serves (or --to); those
+    /// dead-lettered for a permanent reason stay unless --force.
     Redrive {
         queue: String,
         #[arg(long)]
         to: Option<String>,
         #[arg(long)]
         dry_run: bool,
+        /// Move permanent failures too (after fixing their cause, e.g. a consumer upgrade).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -162,16 +166,24 @@ async fn operate(command: OperateCommand, ops: &Ops) -> anyhow::Result<()> {
                 print!("{}", dlq::describe(m));
             }
         }
-        OperateCommand::Dlq { command: DlqCommand::Redrive { queue, to, dry_run } } => {
+        OperateCommand::Dlq { command: DlqCommand::Redrive { queue, to, dry_run, force } } => {
             let (dlq_url, (target, target_url)) = (ops.queue_url(&queue)?, ops.redrive_target(&queue, to.as_deref())?);
             let (visible, _) = ops.depth(&dlq_url).await?;
             if dry_run {
-                println!("would move {visible} message(s) from {queue} to {target}");
+                println!("would move up to {visible} message(s) from {queue} to {target}");
                 return Ok(());
             }
-            match ops.redrive(&dlq_url, &target_url).await? {
-                None => println!("moved {queue} to {target} (StartMessageMoveTask)"),
-                Some(n) => println!("moved {n} message(s) from {queue} to {target}"),
+            let done = ops.redrive(&dlq_url, &target_url, force).await?;
+            if done.by_task {
+                println!("moved {queue} to {target} (StartMessageMoveTask)");
+            } else {
+                println!("moved {} message(s) from {queue} to {target}", done.moved);
+            }
+            if done.kept > 0 {
+                println!(
+                    "kept {} message(s) that failed for a permanent reason (see `dlq show`; --force moves them)",
+                    done.kept
+                );
             }
         }
         OperateCommand::Replay { event_type, since, to, dry_run } => {

@@ -35,12 +35,12 @@ impl Ops {
     }
 }
 
-/// The order as an operator sees it: no payment token, no lock version.
+/// The order as an operator sees it: no payment token, the timeline in time order.
 pub fn public_view(order: &OrderView) -> Value {
     let mut value = serde_json::to_value(order).unwrap_or_default();
     if let Some(fields) = value.as_object_mut() {
         fields.remove("payment_token");
-        fields.remove("version");
+        fields.insert("timeline".into(), serde_json::to_value(order.timeline_entries()).unwrap_or_default());
     }
     value
 }

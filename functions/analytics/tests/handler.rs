@@ -1,26 +1,17 @@
 //! The analytics handler on committed Lambda fixtures.
 
-use shopsphere_analytics::Analytics;
+mod support;
+
 use shopsphere_messaging::testing::run_sqs_fixture;
-use shopsphere_messaging::{ApplyEffect, Consumer};
-
-#[derive(Default)]
-struct Counted(std::sync::Mutex<usize>);
-
-impl ApplyEffect<shopsphere_analytics::AnalyticsEffect> for &Counted {
-    fn apply(&self, _: &shopsphere_analytics::AnalyticsEffect) -> Result<(), String> {
-        *self.0.lock().unwrap() += 1;
-        Ok(())
-    }
-}
+use support::{InMemoryArchive, consumer};
 
 #[tokio::test]
-async fn both_fixture_forms_count_each_event_once() {
-    let counted = Counted::default();
-    let c = Consumer::in_memory(Analytics, &counted);
+async fn both_fixture_forms_archive_each_event_once() {
+    let archive = InMemoryArchive::default();
+    let c = consumer(&archive);
     for fixture in ["analytics/sqs-raw.json", "analytics/sqs-sns.json"] {
         let (response, _) = run_sqs_fixture(&c, fixture, 10).await;
         assert!(response.batch_item_failures.is_empty(), "{fixture}");
     }
-    assert_eq!(*counted.0.lock().unwrap(), 7);
+    assert_eq!(archive.0.lock().unwrap().len(), 7);
 }

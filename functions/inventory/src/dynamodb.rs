@@ -1,14 +1,14 @@
-//! The inventory table (partition key `sku`, number attribute `stock`).
+//! The inventory table (partition key `sku`, number attribute `stock`) and
+//! the reservations table (partition key `order_id`).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
-use shopsphere_messaging::TransactWrites;
-use shopsphere_runtime::dynamodb::Table;
+use shopsphere_runtime::dynamodb::{Change, Table, Transaction, number};
+use shopsphere_runtime::{TableError, Write};
 
-use crate::domain::{RepoError, StockEffect, StockLevels};
+use crate::domain::{Reservation, Reserve, Stock};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StockRow {
@@ -16,6 +16,7 @@ pub struct StockRow {
     pub stock: u32,
 }
 
+/// Stock per sku.
 #[derive(Debug, Clone)]
 pub struct InventoryTable(pub Table);
 
@@ -25,34 +26,63 @@ impl InventoryTable {
     }
 
     /// Set a sku's stock (seeding).
-    pub async fn put_stock(&self, sku: &str, stock: u32) -> Result<(), RepoError> {
-        self.0.put(&StockRow { sku: sku.to_owned(), stock }).await.map_err(|e| RepoError(e.to_string()))
+    pub async fn put_stock(&self, sku: &str, stock: u32) -> Result<(), TableError> {
+        self.0.put(&StockRow { sku: sku.to_owned(), stock }).await
     }
 }
 
-impl StockLevels for InventoryTable {
-    async fn levels(&self, skus: &[String]) -> Result<HashMap<String, u32>, RepoError> {
-        let rows: Vec<StockRow> = self.0.batch_get(skus).await.map_err(|e| RepoError(e.to_string()))?;
+/// Stock and the reservation that guards taking it.
+#[derive(Debug, Clone)]
+pub struct InventoryStore {
+    pub stock: InventoryTable,
+    pub reservations: Table,
+}
+
+impl InventoryStore {
+    pub fn new(client: Client, inventory_table: impl Into<String>, reservations_table: impl Into<String>) -> Self {
+        InventoryStore {
+            stock: InventoryTable::new(client.clone(), inventory_table),
+            reservations: Table::new(client, reservations_table, "order_id"),
+        }
+    }
+}
+
+impl Stock for InventoryStore {
+    /// One TransactWriteItems: the reservation (unless the order has one) and
+    /// `stock = stock - qty` where `stock >= qty` for every sku.
+    async fn reserve(&self, reservation: &Reservation) -> Result<Reserve, TableError> {
+        let stock = &self.stock.0;
+        let mut actions = vec![self.reservations.tx_put_new(reservation)];
+        actions.extend(reservation.items.iter().map(|item| {
+            let take = Change::new("SET stock = stock - :qty").when("stock >= :qty").value(":qty", number(item.qty));
+            stock.tx_update(&item.sku, &take)
+        }));
+        let reasons = match self.reservations.transact(actions).await? {
+            Transaction::Committed => return Ok(Reserve::Reserved),
+            Transaction::Cancelled(reasons) => reasons,
+        };
+        let guard = reasons.into_iter().next().filter(|r| r.condition_failed);
+        match guard {
+            None => Ok(Reserve::Short),
+            Some(refused) => {
+                let existing = match refused.item {
+                    Some(item) => self.reservations.decode(item)?,
+                    // An emulator that does not return the item: read it.
+                    None => self.reservations.get(&reservation.order_id).await?.ok_or_else(|| {
+                        TableError::unavailable(self.reservations.name(), "the reservation that refused ours is gone")
+                    })?,
+                };
+                Ok(Reserve::Existing(existing))
+            }
+        }
+    }
+
+    async fn reject(&self, reservation: &Reservation) -> Result<Write<Reservation>, TableError> {
+        self.reservations.put_new(reservation).await
+    }
+
+    async fn levels(&self, skus: &[String]) -> Result<HashMap<String, u32>, TableError> {
+        let rows: Vec<StockRow> = self.stock.0.batch_get(skus).await?;
         Ok(rows.into_iter().map(|r| (r.sku, r.stock)).collect())
-    }
-}
-
-impl TransactWrites<StockEffect> for InventoryTable {
-    fn writes(&self, effect: &StockEffect) -> Vec<TransactWriteItem> {
-        let StockEffect::Deduct(items) = effect else { return vec![] };
-        items
-            .iter()
-            .map(|item| {
-                let update = Update::builder()
-                    .table_name(self.0.name())
-                    .set_key(Some(self.0.key_of(&item.sku)))
-                    .update_expression("SET stock = stock - :qty")
-                    .condition_expression("stock >= :qty")
-                    .expression_attribute_values(":qty", AttributeValue::N(item.qty.to_string()))
-                    .build()
-                    .expect("table, key and expression are set");
-                TransactWriteItem::builder().update(update).build()
-            })
-            .collect()
     }
 }

@@ -1,8 +1,8 @@
-//! Inventory service (DESIGN.md §1): on PaymentProcessed deducts the stock of
-//! every line in one transaction (with the idempotency completion), or deducts
-//! nothing and announces the short skus.
+//! Inventory service: on PaymentProcessed takes the stock of every line and
+//! stores the order's reservation in one transaction, or takes nothing and
+//! announces the short skus; the reservation row makes it once per order.
 
 pub mod domain;
 pub mod dynamodb;
 
-pub use domain::{Inventory, PUBLISHES, StockEffect};
+pub use domain::{Inventory, PUBLISHES, Reservation, ReservationStatus};

@@ -1,5 +1,5 @@
-use shopsphere_inventory::dynamodb::InventoryTable;
-use shopsphere_inventory::{Inventory, PUBLISHES};
+use shopsphere_inventory::Inventory;
+use shopsphere_inventory::dynamodb::InventoryStore;
 use shopsphere_messaging::SqsFunction;
 use shopsphere_runtime::env_var;
 
@@ -7,6 +7,8 @@ use shopsphere_runtime::env_var;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shopsphere_runtime::init_tracing();
     let config = shopsphere_runtime::sdk_config().await;
-    let stock = InventoryTable::new(aws_sdk_dynamodb::Client::new(&config), env_var("INVENTORY_TABLE")?);
-    SqsFunction::from_env(&config, Inventory { stock: stock.clone() }, stock, PUBLISHES)?.run().await
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let stock = InventoryStore::new(dynamodb, env_var("INVENTORY_TABLE")?, env_var("RESERVATIONS_TABLE")?);
+    let table = stock.reservations.clone();
+    SqsFunction::from_env(&config, Inventory { stock })?.warming(&table).run().await
 }

@@ -3,8 +3,9 @@
 mod support;
 
 use shopsphere_events::{Event, EventType, SkuQty, samples};
-use shopsphere_idempotency::Deadline;
+use shopsphere_inventory::ReservationStatus;
 use shopsphere_inventory::domain::merged;
+use shopsphere_runtime::Deadline;
 use support::{InMemoryStock, consumer};
 
 fn paid(order_id: &str) -> shopsphere_events::Envelope {
@@ -20,6 +21,9 @@ async fn enough_stock_deducts_every_line_and_announces_it() {
     let out = c.publisher.published();
     let Event::InventoryUpdated(u) = &out[0].data else { panic!("{:?}", out[0].kind()) };
     assert_eq!(u.items.len(), 2);
+    let reservation = stock.reservation("o-1").unwrap();
+    assert_eq!(reservation.status, ReservationStatus::Reserved);
+    assert_eq!(reservation.events.0, out, "the reservation keeps what it announced");
 }
 
 #[tokio::test]
@@ -34,6 +38,7 @@ async fn a_short_sku_deducts_nothing_and_names_the_shortfall() {
     assert_eq!((f.shortfalls[0].sku.as_str(), f.shortfalls[0].requested, f.shortfalls[0].available), ("SKU-MUG", 2, 1));
     assert_eq!(f.payment_id, "pay-o-2", "carries what the refund needs");
     assert_eq!(f.amount.amount, 4500);
+    assert_eq!(stock.reservation("o-2").unwrap().status, ReservationStatus::Rejected);
 }
 
 #[tokio::test]
@@ -54,8 +59,22 @@ async fn a_redelivered_payment_deducts_once() {
         c.handle(event.clone(), Deadline::default()).await.unwrap();
     }
     assert_eq!((stock.level("SKU-MUG"), stock.level("SKU-TEE")), (3, 4));
-    let ids: Vec<_> = c.publisher.published().iter().map(|e| e.id).collect();
-    assert!(ids.iter().all(|id| *id == ids[0]));
+    let published = c.publisher.published();
+    assert_eq!(published.len(), 3);
+    assert!(published.iter().all(|e| *e == published[0]), "the stored event, byte for byte");
+}
+
+#[tokio::test]
+async fn a_rejected_order_stays_rejected_when_the_stock_comes_back() {
+    let stock = InMemoryStock::with(&[("SKU-MUG", 0), ("SKU-TEE", 5)]);
+    let c = consumer(&stock);
+    let event = paid("o-5");
+    c.handle(event.clone(), Deadline::default()).await.unwrap();
+    stock.set("SKU-MUG", 50);
+    c.handle(event, Deadline::default()).await.unwrap();
+    assert_eq!((stock.level("SKU-MUG"), stock.level("SKU-TEE")), (50, 5), "refunded orders never take stock later");
+    let kinds: Vec<EventType> = c.publisher.published().iter().map(|e| e.kind()).collect();
+    assert_eq!(kinds, [EventType::InventoryUpdateFailed, EventType::InventoryUpdateFailed]);
 }
 
 #[test]

@@ -15,5 +15,5 @@ async fn raw_and_sns_wrapped_batches_deduct_once() {
         assert!(queue.dead_letters().is_empty());
     }
     assert_eq!((stock.level("SKU-MUG"), stock.level("SKU-TEE")), (8, 9));
-    assert_eq!(c.publisher.published().len(), 2, "published, then re-published for the duplicate");
+    assert_eq!(c.publisher.published().len(), 2, "published, then re-published for the repeat");
 }

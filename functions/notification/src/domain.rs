@@ -1,11 +1,13 @@
-//! Which email each event sends, and the record of having sent it.
+//! Which email each event sends, and the sent log that makes it once.
 
 use std::future::Future;
+use std::time::Duration;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shopsphere_events::{Envelope, Event, EventType, Money};
-use shopsphere_messaging::{Decision, HandlerError, Service};
+use shopsphere_messaging::{HandlerError, Outcome, Service};
+use shopsphere_runtime::{Deadline, TableError, now_ms, retried};
 
 /// The event types this function consumes: its queue is subscribed to exactly these topics.
 pub const HANDLES: &[EventType] = &[
@@ -28,18 +30,61 @@ pub struct Email {
     pub text: String,
 }
 
-/// The notifications table's row: one per event, ever.
+/// Where an event's email is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SendStatus {
+    /// Claimed: an invocation is handing it to the mail provider.
+    Sending,
+    /// The provider took it.
+    Sent,
+}
+
+/// The notifications table's row: one per event, ever. It is claimed
+/// (SENDING, with a lease) before the mail provider is called and marked SENT
+/// after, so an event's email is sent once, or once more after a crash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentEmail {
-    /// The event id the email was sent for.
+    /// The event id the email is for.
     pub event_id: String,
     pub order_id: String,
     pub event_type: String,
     pub to: String,
     pub subject: String,
-    pub text: String,
-    pub provider_message_id: String,
-    pub sent_at: String,
+    pub status: SendStatus,
+    /// Epoch ms until which the claimer may still be sending (its invocation's deadline).
+    pub lease_until: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+}
+
+/// What claiming an event's email came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours to send.
+    Ours,
+    /// Sent before.
+    Sent,
+    /// Another invocation is sending it until `lease_until` (epoch ms).
+    Held { lease_until: i64 },
+}
+
+/// The sent log.
+pub trait SentLog: Send + Sync {
+    /// Write `claim` (SENDING) unless the event's row is SENT, or SENDING
+    /// under a lease that has not run out at `now_ms`.
+    fn claim(&self, claim: &SentEmail, now_ms: i64) -> impl Future<Output = Result<Claim, TableError>> + Send;
+    /// Mark our claim (its lease) SENT; `false`: it is not ours any more.
+    fn mark_sent(
+        &self,
+        claim: &SentEmail,
+        provider_message_id: &str,
+        sent_at: &str,
+    ) -> impl Future<Output = Result<bool, TableError>> + Send;
+    /// Give our claim up at once (the send failed), so a retry need not wait for the lease.
+    fn release(&self, claim: &SentEmail) -> impl Future<Output = Result<(), TableError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +93,9 @@ pub struct MailError(pub String);
 
 /// Where emails go.
 pub trait MailProvider: Send + Sync {
-    /// Send; returns the provider's message id.
-    fn send(&self, email: &Email, event_id: &str) -> impl Future<Output = Result<String, MailError>> + Send;
+    /// Send, with the event id as the provider's idempotency key; returns the
+    /// provider's message id.
+    fn send(&self, email: &Email, idempotency_key: &str) -> impl Future<Output = Result<String, MailError>> + Send;
 }
 
 fn money(m: &Money) -> String {
@@ -116,33 +162,56 @@ pub fn render(event: &Event) -> Option<Email> {
     Some(Email { to: to.clone(), subject, text })
 }
 
-pub struct Notification<M> {
+pub struct Notification<M, L> {
     pub mail: M,
+    pub sent_log: L,
 }
 
-impl<M: MailProvider> Service for Notification<M> {
+impl<M: MailProvider, L: SentLog> Service for Notification<M, L> {
     const FUNCTION: &'static str = "notification";
     const HANDLES: &'static [EventType] = HANDLES;
-    /// The sent email to record.
-    type Effect = SentEmail;
+    const PUBLISHES: &'static [EventType] = PUBLISHES;
 
-    async fn decide(&self, event: &Envelope) -> Result<Decision<SentEmail>, HandlerError> {
+    async fn handle(&self, event: &Envelope, deadline: Deadline) -> Result<Outcome, HandlerError> {
         let email = render(&event.data)
             .ok_or_else(|| HandlerError::permanent("unexpected_event_type", event.kind().to_string()))?;
-        let event_id = event.id.to_string();
-        // Sending is the one effect outside DynamoDB: a crash after it and
-        // before the commit sends again on the retry (at least once).
-        let provider_message_id = self.mail.send(&email, &event_id).await.map_err(HandlerError::transient)?;
-        let sent = SentEmail {
-            event_id,
+        let now = now_ms();
+        let claim = SentEmail {
+            event_id: event.id.to_string(),
             order_id: event.subject.clone(),
             event_type: event.kind().name().to_owned(),
-            to: email.to,
-            subject: email.subject,
-            text: email.text,
-            provider_message_id,
-            sent_at: Utc::now().to_rfc3339(),
+            to: email.to.clone(),
+            subject: email.subject.clone(),
+            status: SendStatus::Sending,
+            lease_until: deadline.or_fallback(now),
+            provider_message_id: None,
+            sent_at: None,
         };
-        Ok(Decision::new(sent, vec![]))
+        match self.sent_log.claim(&claim, now).await? {
+            Claim::Ours => {}
+            Claim::Sent => return Ok(Outcome::Repeat(vec![])),
+            Claim::Held { lease_until } => {
+                return Err(HandlerError::Held {
+                    what: format!("the email for event {} is being sent by another invocation", claim.event_id),
+                    retry_after: Duration::from_millis(u64::try_from(lease_until - now).unwrap_or(0)),
+                });
+            }
+        }
+        let message_id = match self.mail.send(&email, &claim.event_id).await {
+            Ok(id) => id,
+            Err(e) => {
+                if let Err(release) = self.sent_log.release(&claim).await {
+                    tracing::warn!(error = %release, "could not release the claim; a retry waits for its lease");
+                }
+                return Err(HandlerError::transient(e));
+            }
+        };
+        // Sent: the mark is retried in place; if it still fails, a redelivery
+        // sends again once the lease has run out (the provider gets the same key).
+        let sent_at = Utc::now().to_rfc3339();
+        if !retried(|| self.sent_log.mark_sent(&claim, &message_id, &sent_at)).await? {
+            tracing::warn!("the claim was taken over before it was marked sent: the email may go twice");
+        }
+        Ok(Outcome::Applied(vec![]))
     }
 }

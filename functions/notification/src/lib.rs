@@ -1,9 +1,11 @@
-//! Notification service (DESIGN.md §1): renders one email per saga event,
-//! sends it through a provider port and records it in the notifications table
-//! in the same transaction as the idempotency completion.
+//! Notification service: renders one email per customer-facing saga event and
+//! sends it through a provider port, once: the event's sent-log row is claimed
+//! before the provider is called and marked sent after.
 
 pub mod domain;
 pub mod dynamodb;
 pub mod provider;
 
-pub use domain::{Email, MailProvider, Notification, SentEmail, render};
+pub use domain::{
+    Claim, Email, HANDLES, MailProvider, Notification, PUBLISHES, SendStatus, SentEmail, SentLog, render,
+};

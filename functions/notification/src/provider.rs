@@ -1,23 +1,46 @@
-//! The default mail provider: a slow mail server, simulated.
+//! The default mail provider: a slow mail server, simulated, with a durable
+//! send log so every send is counted wherever it ran.
 
 use std::time::Duration;
 
+use shopsphere_runtime::dynamodb::{Change, Table, number, string};
+
 use crate::domain::{Email, MailError, MailProvider};
 
-/// Takes `delay` per message, as the seed's mail server does (~3 s), and
-/// answers with a message id derived from the event.
+/// The simulated provider's own record of one idempotency key's sends.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct MailRecord {
+    pub id: String,
+    /// Send calls with this key: 1 when the email went once.
+    pub sends: u64,
+}
+
+/// Takes `delay` per message, as the seed's mail server does (~3 s), answers
+/// with a message id derived from the idempotency key, and counts each send
+/// under `mail#<key>` in the simulated providers' table.
 #[derive(Debug, Clone)]
 pub struct SlowMailServer {
     pub delay: Duration,
+    pub ledger: Table,
+}
+
+/// The ledger key of a mail send.
+pub fn mail_key(idempotency_key: &str) -> String {
+    format!("mail#{idempotency_key}")
 }
 
 impl MailProvider for SlowMailServer {
-    async fn send(&self, email: &Email, event_id: &str) -> Result<String, MailError> {
+    async fn send(&self, email: &Email, idempotency_key: &str) -> Result<String, MailError> {
         if !email.to.contains('@') {
-            return Err(MailError(format!("invalid recipient {:?}", email.to)));
+            return Err(MailError("invalid recipient".into()));
         }
         tokio::time::sleep(self.delay).await;
-        tracing::info!(to = %email.to, subject = %email.subject, "email sent");
-        Ok(format!("<{event_id}@mail.shopsphere.local>"))
+        let count = Change::new("ADD sends :one SET subject = :subject")
+            .value(":one", number(1))
+            .value(":subject", string(&email.subject));
+        let record: MailRecord =
+            self.ledger.upsert(&mail_key(idempotency_key), &count).await.map_err(|e| MailError(e.to_string()))?;
+        tracing::info!(sends = record.sends, "email sent");
+        Ok(format!("<{idempotency_key}@mail.shopsphere.local>"))
     }
 }

@@ -3,16 +3,16 @@
 mod support;
 
 use shopsphere_messaging::testing::run_sqs_fixture;
-use support::{Outbox, SentLog, consumer};
+use support::{InMemorySentLog, Outbox, consumer};
 
 #[tokio::test]
 async fn a_batch_of_every_customer_event_sends_six_emails_once() {
-    let (outbox, log) = (Outbox::default(), SentLog::default());
+    let (outbox, log) = (Outbox::default(), InMemorySentLog::default());
     let c = consumer(&outbox, &log);
     for fixture in ["notification/sqs-raw.json", "notification/sqs-sns.json"] {
         let (response, _) = run_sqs_fixture(&c, fixture, 10).await;
         assert!(response.batch_item_failures.is_empty(), "{fixture}");
     }
-    assert_eq!(outbox.0.lock().unwrap().len(), 6);
-    assert_eq!(log.0.lock().unwrap().len(), 6);
+    assert_eq!(outbox.sends(), 6);
+    assert_eq!(log.len(), 6);
 }

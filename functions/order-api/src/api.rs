@@ -1,66 +1,19 @@
 //! The HTTP API: routing, the three operations, problem responses.
 
-use std::collections::HashMap;
-use std::future::Future;
-
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
-use shopsphere_events::{Currency, Money, OrderLine, TraceParent};
-use shopsphere_idempotency::{Begin, Deadline, Idempotency, IdempotencyError, IdempotencyStore};
-use shopsphere_messaging::{EffectSink, TransactWrites};
-use shopsphere_orders::{OrderStatus, OrderView, OrdersTable, Product, RepoError, TimelineEntry};
+use shopsphere_events::{Money, OrderLine, TraceParent};
+use shopsphere_idempotency::{Begin, Idempotency, IdempotencyError, IdempotencyStore};
+use shopsphere_orders::{OrderStatus, TimelineEntry};
+use shopsphere_runtime::{Deadline, Write};
 
-use crate::request::{FieldError, MAX_BODY_BYTES, OrderRequest, validate};
+use crate::domain::{Accepted, Catalog, Orders, new_order, price};
+use crate::request::{FieldError, MAX_BODY_BYTES, validate};
 
-/// The catalog, as order-api reads it.
-pub trait Catalog: Send + Sync {
-    fn products(&self, skus: &[String]) -> impl Future<Output = Result<HashMap<String, Product>, RepoError>> + Send;
-    fn all(&self) -> impl Future<Output = Result<Vec<Product>, RepoError>> + Send;
-}
-
-impl Catalog for shopsphere_orders::CatalogTable {
-    fn products(&self, skus: &[String]) -> impl Future<Output = Result<HashMap<String, Product>, RepoError>> + Send {
-        shopsphere_orders::CatalogTable::products(self, skus)
-    }
-
-    fn all(&self) -> impl Future<Output = Result<Vec<Product>, RepoError>> + Send {
-        shopsphere_orders::CatalogTable::all(self)
-    }
-}
-
-/// Order reads.
-pub trait Orders: Send + Sync {
-    fn get(&self, order_id: &str) -> impl Future<Output = Result<Option<OrderView>, RepoError>> + Send;
-}
-
-impl Orders for OrdersTable {
-    fn get(&self, order_id: &str) -> impl Future<Output = Result<Option<OrderView>, RepoError>> + Send {
-        OrdersTable::get(self, order_id)
-    }
-}
-
-/// The write of a new order: the row (PENDING, version 1) that must not exist yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOrder(pub OrderView);
-
-impl TransactWrites<NewOrder> for OrdersTable {
-    fn writes(&self, order: &NewOrder) -> Vec<aws_sdk_dynamodb::types::TransactWriteItem> {
-        vec![self.versioned_put(&order.0)]
-    }
-}
-
-/// The 202 answer, also what a repeat with the same Idempotency-Key gets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Accepted {
-    pub order_id: String,
-    pub status: String,
-    pub total: Money,
-}
-
-/// The order as `GET /orders/{id}` shows it (no payment token, no version).
+/// The order as `GET /orders/{id}` shows it (no payment token).
 #[derive(Debug, Serialize)]
 struct OrderBody<'a> {
     order_id: &'a str,
@@ -71,14 +24,13 @@ struct OrderBody<'a> {
     total: Money,
     created_at: &'a str,
     updated_at: &'a str,
-    timeline: &'a [TimelineEntry],
+    timeline: Vec<TimelineEntry>,
     reasons: &'a [shopsphere_events::Reason],
 }
 
-pub struct Api<C, O, K, S> {
+pub struct Api<C, O, S> {
     pub catalog: C,
     pub orders: O,
-    pub sink: K,
     pub idempotency: Idempotency<S>,
 }
 
@@ -109,11 +61,10 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> Response<Body> {
     response
 }
 
-impl<C, O, K, S> Api<C, O, K, S>
+impl<C, O, S> Api<C, O, S>
 where
     C: Catalog,
     O: Orders,
-    K: EffectSink<NewOrder>,
     S: IdempotencyStore,
 {
     pub async fn handle(&self, request: Request) -> Response<Body> {
@@ -170,7 +121,8 @@ where
                 return problem(StatusCode::BAD_REQUEST, "Invalid order", "bad header", &errors);
             }
         };
-        let (lines, total) = match self.price(&order).await {
+        let skus: Vec<String> = order.items.iter().map(|i| i.sku.clone()).collect();
+        let (lines, total) = match self.catalog.products(&skus).await.map(|catalog| price(&order, &catalog)) {
             Ok(Ok(priced)) => priced,
             Ok(Err(errors)) => return problem(StatusCode::BAD_REQUEST, "Invalid order", "see errors", &errors),
             Err(e) => return unavailable("reading the catalog", e),
@@ -179,13 +131,25 @@ where
         let correlation_id = key
             .clone()
             .unwrap_or_else(|| if request_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { request_id });
-        let idempotency_key = format!("order-api#{}", key.as_deref().unwrap_or(&correlation_id));
+        let traceparent = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.parse::<TraceParent>().ok())
+            .map(|t| t.to_string());
+        let now = Utc::now().to_rfc3339();
+        let view = new_order(order, lines, total, correlation_id, traceparent, &now);
+        let accepted = Accepted { order_id: view.order_id.clone(), status: "PENDING".into(), total };
+        let Some(key) = key else {
+            // No key, nothing to repeat: the order row alone.
+            return match self.orders.create(&view).await {
+                Ok(Write::Done) => self.accepted(&accepted),
+                Ok(Write::Refused(_)) => unavailable("saving the order", "its new id was taken"),
+                Err(e) => unavailable("saving the order", e),
+            };
+        };
         let deadline = request.lambda_context_ref().map(Deadline::from).unwrap_or_default();
-        let ticket = match self
-            .idempotency
-            .begin::<_, Accepted, std::convert::Infallible>(&idempotency_key, &json, deadline)
-            .await
-        {
+        let ticket = match self.idempotency.begin::<_, Accepted>(&format!("order-api#{key}"), &json, deadline).await {
             Ok(Begin::Run(ticket)) => ticket,
             Ok(Begin::Done(saved)) => return json_response(StatusCode::ACCEPTED, &saved),
             Err(IdempotencyError::PayloadMismatch { .. }) => {
@@ -208,83 +172,24 @@ where
             }
             Err(e) => return unavailable("the idempotency check", e),
         };
-        let now = Utc::now().to_rfc3339();
-        let traceparent = request
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|t| t.parse::<TraceParent>().ok())
-            .map(|t| t.to_string());
-        let view = OrderView {
-            order_id: uuid::Uuid::new_v4().to_string(),
-            status: OrderStatus::Pending,
-            customer_id: order.customer_id,
-            email: order.email,
-            lines,
-            total,
-            payment_token: order.payment_token,
-            correlation_id,
-            traceparent,
-            created_at: now.clone(),
-            updated_at: now,
-            timeline: vec![],
-            reasons: vec![],
-            version: 1,
-            rebuilt_from: None,
-        };
-        let accepted = Accepted { order_id: view.order_id.clone(), status: "PENDING".into(), total };
-        if let Err(e) = self.sink.commit(&ticket, &NewOrder(view), &accepted).await {
+        if let Err(e) = self.orders.create_keyed(&ticket, &view, &accepted).await {
             self.idempotency.release(&ticket).await;
             return unavailable("saving the order", e);
         }
-        tracing::info!(order_id = %accepted.order_id, total = accepted.total.amount, "order accepted");
-        json_response(StatusCode::ACCEPTED, &accepted)
+        self.accepted(&accepted)
     }
 
-    /// Lines priced from the catalog, never from the client.
-    async fn price(&self, order: &OrderRequest) -> Result<Result<(Vec<OrderLine>, Money), Vec<FieldError>>, RepoError> {
-        let skus: Vec<String> = order.items.iter().map(|i| i.sku.clone()).collect();
-        let catalog = self.catalog.products(&skus).await?;
-        let mut errors = Vec::new();
-        let mut lines = Vec::new();
-        let mut currency: Option<Currency> = None;
-        for (i, item) in order.items.iter().enumerate() {
-            let Some(product) = catalog.get(&item.sku) else {
-                errors.push(FieldError {
-                    field: format!("items[{i}].sku"),
-                    message: format!("{} is not in the catalog", item.sku),
-                });
-                continue;
-            };
-            let Ok(product_currency) = product.currency.parse::<Currency>() else {
-                errors.push(FieldError { field: format!("items[{i}].sku"), message: "has no valid price".into() });
-                continue;
-            };
-            if *currency.get_or_insert(product_currency) != product_currency {
-                errors.push(FieldError {
-                    field: format!("items[{i}].sku"),
-                    message: "is priced in another currency".into(),
-                });
-            }
-            let line_total = product.price * i64::from(item.qty);
-            lines.push(OrderLine {
-                sku: product.sku.clone(),
-                name: product.name.clone(),
-                qty: item.qty,
-                unit_price: product.price,
-                line_total,
-            });
-        }
-        match currency {
-            Some(currency) if errors.is_empty() => {
-                let total = Money { amount: lines.iter().map(|l| l.line_total).sum(), currency };
-                Ok(Ok((lines, total)))
-            }
-            _ => Ok(Err(errors)),
-        }
+    fn accepted(&self, accepted: &Accepted) -> Response<Body> {
+        tracing::info!(order_id = %accepted.order_id, total = accepted.total.amount, "order accepted");
+        json_response(StatusCode::ACCEPTED, accepted)
     }
 
     async fn get(&self, order_id: &str) -> Response<Body> {
+        // Order ids are UUIDs: anything else names no order (and may be
+        // longer than a key DynamoDB accepts).
+        if uuid::Uuid::try_parse(order_id).is_err() {
+            return problem(StatusCode::NOT_FOUND, "Order not found", "no such order", &[]);
+        }
         match self.orders.get(order_id).await {
             Ok(Some(v)) => json_response(
                 StatusCode::OK,
@@ -297,11 +202,11 @@ where
                     total: v.total,
                     created_at: &v.created_at,
                     updated_at: &v.updated_at,
-                    timeline: &v.timeline,
+                    timeline: v.timeline_entries(),
                     reasons: &v.reasons,
                 },
             ),
-            Ok(None) => problem(StatusCode::NOT_FOUND, "Order not found", format!("no order {order_id}"), &[]),
+            Ok(None) => problem(StatusCode::NOT_FOUND, "Order not found", "no such order", &[]),
             Err(e) => unavailable("reading the order", e),
         }
     }

@@ -1,7 +1,7 @@
 use lambda_http::{Request, service_fn};
 use shopsphere_idempotency::{DynamoDbStore, Idempotency};
-use shopsphere_messaging::DynamoDbSink;
 use shopsphere_order_api::Api;
+use shopsphere_order_api::dynamodb::OrderStore;
 use shopsphere_orders::{CatalogTable, OrdersTable};
 use shopsphere_runtime::env_var;
 
@@ -10,13 +10,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     shopsphere_runtime::init_tracing();
     let config = shopsphere_runtime::sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let requests = DynamoDbStore::new(dynamodb.clone(), env_var("IDEMPOTENCY_TABLE")?);
     let orders = OrdersTable::new(dynamodb.clone(), env_var("ORDERS_TABLE")?);
-    let store = DynamoDbStore::new(dynamodb.clone(), env_var("IDEMPOTENCY_TABLE")?);
+    let catalog = CatalogTable::new(dynamodb, env_var("CATALOG_TABLE")?);
+    orders.0.warm_up().await;
     let api = Api {
-        catalog: CatalogTable::new(dynamodb, env_var("CATALOG_TABLE")?),
-        orders: orders.clone(),
-        sink: DynamoDbSink::new(store.clone(), orders),
-        idempotency: Idempotency::new(store),
+        catalog,
+        orders: OrderStore { orders, requests: requests.clone() },
+        idempotency: Idempotency::new(requests),
     };
     lambda_http::run(service_fn(|request: Request| async { Ok::<_, lambda_http::Error>(api.handle(request).await) }))
         .await

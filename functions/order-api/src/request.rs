@@ -1,10 +1,12 @@
 //! Validation of `POST /orders` bodies: every field error at once.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
+pub use shopsphere_events::MAX_ORDER_LINES as MAX_LINES;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-pub const MAX_LINES: usize = 100;
 pub const MAX_QTY: u64 = 1000;
 const KNOWN_FIELDS: [&str; 4] = ["customer_id", "email", "items", "payment_token"];
 
@@ -81,6 +83,7 @@ pub fn validate(body: &Value) -> Result<OrderRequest, Vec<FieldError>> {
             errors.push(error("items", format!("must have 1 to {MAX_LINES} lines, has {}", lines.len())))
         }
         Some(Value::Array(lines)) => {
+            let mut first_line_of: HashMap<String, usize> = HashMap::new();
             for (i, line) in lines.iter().enumerate() {
                 let at = |f: &str| format!("items[{i}].{f}");
                 let Value::Object(line) = line else {
@@ -105,6 +108,14 @@ pub fn validate(body: &Value) -> Result<OrderRequest, Vec<FieldError>> {
                         continue;
                     }
                 };
+                if let Some(first) = first_line_of.get(&sku) {
+                    errors.push(error(
+                        at("sku"),
+                        format!("{sku} is listed twice (also items[{first}]): one line per sku"),
+                    ));
+                    continue;
+                }
+                first_line_of.insert(sku.clone(), i);
                 match line.get("qty").and_then(Value::as_u64) {
                     Some(qty) if (1..=MAX_QTY).contains(&qty) => {
                         items.push(RequestedLine { sku, qty: u32::try_from(qty).unwrap_or(u32::MAX) })
@@ -140,8 +151,18 @@ mod tests {
     }
 
     #[test]
+    fn a_sku_listed_twice_is_named_at_its_second_line() {
+        let body = json!({"customer_id": "c", "email": "a@b.co", "payment_token": "t",
+            "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 1}, {"sku": "A", "qty": 2}]});
+        let errors = validate(&body).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "items[2].sku");
+        assert!(errors[0].message.contains("items[0]"), "{}", errors[0].message);
+    }
+
+    #[test]
     fn line_counts_and_quantities_are_bounded() {
-        let lines: Vec<Value> = (0..101).map(|_| json!({"sku": "A", "qty": 1})).collect();
+        let lines: Vec<Value> = (0..=MAX_LINES).map(|i| json!({"sku": format!("S{i}"), "qty": 1})).collect();
         let body = json!({"customer_id": "c", "email": "a@b.co", "items": lines, "payment_token": "t"});
         assert_eq!(validate(&body).unwrap_err()[0].field, "items");
         let body =

@@ -7,6 +7,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shopsphere_runtime::init_tracing();
     let config = shopsphere_runtime::sdk_config().await;
     let publisher = SnsPublisher::new(aws_sdk_sns::Client::new(&config), TopicMap::from_env(PUBLISHES)?);
+    publisher.warm_up().await;
     let outbox = Outbox { publisher };
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| async {
         Ok::<_, std::convert::Infallible>(outbox.handle(event.payload).await)

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aws_lambda_events::dynamodb::Event as StreamEvent;
 use shopsphere_events::{Envelope, Event, EventType, derived_event_id};
 use shopsphere_messaging::testing::fixture;
-use shopsphere_messaging::{InMemoryPublisher, PublishError, Publisher};
+use shopsphere_messaging::{InMemoryPublisher, PublishError, Publisher, Unpublished};
 use shopsphere_order_outbox::Outbox;
 
 const ORDER: &str = "0b7d1a52-3c4e-4f60-8a71-92b3c4d5e6f7";
@@ -32,9 +32,12 @@ async fn an_insert_publishes_order_created_with_a_deterministic_id_and_modify_is
 struct DownPublisher(AtomicBool);
 
 impl Publisher for DownPublisher {
-    async fn publish_all(&self, _: &[Envelope]) -> Result<(), PublishError> {
+    async fn publish_all(&self, events: &[Envelope]) -> Result<(), Unpublished> {
         self.0.store(true, Ordering::SeqCst);
-        Err(PublishError::Sns("SNS unavailable".into()))
+        Err(Unpublished {
+            events: events.iter().map(|e| e.id).collect(),
+            error: PublishError::Sns("SNS unavailable".into()),
+        })
     }
 }
 

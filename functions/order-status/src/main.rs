@@ -8,12 +8,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shopsphere_runtime::init_tracing();
     let config = shopsphere_runtime::sdk_config().await;
     let orders = OrdersTable::new(aws_sdk_dynamodb::Client::new(&config), env_var("ORDERS_TABLE")?);
-    SqsFunction::from_env(
-        &config,
-        OrderStatusService { orders: orders.clone() },
-        orders,
-        shopsphere_order_status::PUBLISHES,
-    )?
-    .run()
-    .await
+    let table = orders.0.clone();
+    SqsFunction::from_env(&config, OrderStatusService { orders })?.warming(&table).run().await
 }

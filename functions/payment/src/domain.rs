@@ -1,6 +1,11 @@
-//! Payment rules: one charge per order, one refund per charge.
+//! Payment rules: one charge per order, one refund per charge. The order's
+//! payment row is written as an intent (CHARGING, REFUNDING, with the
+//! gateway's idempotency key and a lease) before the gateway is called, and
+//! settled after; a retry that finds an intent whose lease ran out asks the
+//! gateway what that key came to instead of calling it blindly.
 
 use std::future::Future;
+use std::time::Duration;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -8,76 +13,9 @@ use shopsphere_events::{
     Envelope, Event, EventType, InventoryUpdateFailed, Money, OrderCreated, PaymentFailed, PaymentProcessed,
     PaymentRefunded, Reason, SkuQty,
 };
-use shopsphere_messaging::{Decision, HandlerError, Service};
+use shopsphere_messaging::{HandlerError, Outcome, Service, StoredEvents};
+use shopsphere_runtime::{Deadline, TableError, Updated, Write, now_ms, retried};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PaymentStatus {
-    Charged,
-    Declined,
-    Refunded,
-}
-
-/// The payments table's row for one order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentRecord {
-    pub order_id: String,
-    pub payment_id: String,
-    pub status: PaymentStatus,
-    pub amount: Money,
-    pub email: String,
-    pub items: Vec<SkuQty>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<Reason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund_id: Option<String>,
-}
-
-/// What to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PaymentEffect {
-    /// First outcome for an order (charged or declined); the row must not exist.
-    Record(PaymentRecord),
-    /// The charge was refunded; the row must still say CHARGED.
-    Refund { order_id: String, refund_id: String, reason: Reason },
-    /// The outcome is already recorded (the decision re-emits it).
-    None,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    #[error("declined: {}", .0.message)]
-    Declined(Reason),
-    #[error("payment gateway unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// The payment provider. Both calls are idempotent by their key (the order id).
-pub trait PaymentGateway: Send + Sync {
-    fn charge(
-        &self,
-        order_id: &str,
-        amount: Money,
-        token: &str,
-    ) -> impl Future<Output = Result<String, GatewayError>> + Send;
-    fn refund(&self, payment_id: &str, amount: Money) -> impl Future<Output = Result<String, GatewayError>> + Send;
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("payments table: {0}")]
-pub struct RepoError(pub String);
-
-/// Reads of the payments table.
-pub trait Payments: Send + Sync {
-    fn get(&self, order_id: &str) -> impl Future<Output = Result<Option<PaymentRecord>, RepoError>> + Send;
-}
-
-pub struct Payment<R, G> {
-    pub payments: R,
-    pub gateway: G,
-}
-
-/// The event types this function publishes (its topics).
 /// The event types this function consumes: its queue is subscribed to exactly these topics.
 pub const HANDLES: &[EventType] = &[EventType::OrderCreated, EventType::InventoryUpdateFailed];
 
@@ -85,10 +23,143 @@ pub const HANDLES: &[EventType] = &[EventType::OrderCreated, EventType::Inventor
 pub const PUBLISHES: &[EventType] =
     &[EventType::PaymentProcessed, EventType::PaymentFailed, EventType::PaymentRefunded];
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    /// The charge is being asked of the gateway.
+    Charging,
+    Charged,
+    Declined,
+    /// The refund is being asked of the gateway.
+    Refunding,
+    Refunded,
+}
+
+impl PaymentStatus {
+    /// As stored (the serde name).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Charging => "CHARGING",
+            PaymentStatus::Charged => "CHARGED",
+            PaymentStatus::Declined => "DECLINED",
+            PaymentStatus::Refunding => "REFUNDING",
+            PaymentStatus::Refunded => "REFUNDED",
+        }
+    }
+}
+
+/// The payments table's row: one per order, ever, the guard of its charge and refund.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    pub order_id: String,
+    pub status: PaymentStatus,
+    pub amount: Money,
+    pub email: String,
+    pub items: Vec<SkuQty>,
+    /// The gateway's idempotency key of the charge: the OrderCreated's event id.
+    pub charge_key: String,
+    /// Epoch ms until which the holder of a CHARGING or REFUNDING step may
+    /// still be at the gateway (its invocation's deadline); 0 once given up.
+    pub lease_until: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// The gateway's idempotency key of the refund: the InventoryUpdateFailed's event id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+    /// The charge's outcome event, re-published when OrderCreated comes again.
+    #[serde(default)]
+    pub charge_events: StoredEvents,
+    /// The refund's event, re-published when InventoryUpdateFailed comes again.
+    #[serde(default)]
+    pub refund_events: StoredEvents,
+}
+
+/// What the gateway made of a charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Charge {
+    Charged { payment_id: String },
+    Declined { reason: Reason },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// No answer, or an answer that says nothing about the outcome.
+    #[error("payment gateway unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The payment provider. Charges and refunds are idempotent by their key: the
+/// same key again answers the first outcome and moves no money.
+pub trait PaymentGateway: Send + Sync {
+    fn charge(
+        &self,
+        key: &str,
+        order_id: &str,
+        amount: Money,
+        token: &str,
+    ) -> impl Future<Output = Result<Charge, GatewayError>> + Send;
+    /// What a charge with `key` came to, if the gateway has it.
+    fn charge_outcome(&self, key: &str) -> impl Future<Output = Result<Option<Charge>, GatewayError>> + Send;
+    /// Refund a charge; returns the refund id.
+    fn refund(
+        &self,
+        key: &str,
+        payment_id: &str,
+        amount: Money,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send;
+    /// The refund id of a refund with `key`, if the gateway has it.
+    fn refund_outcome(&self, key: &str) -> impl Future<Output = Result<Option<String>, GatewayError>> + Send;
+}
+
+/// The payments table.
+pub trait Payments: Send + Sync {
+    /// Store `intent` (CHARGING) unless the order has a payment row, which comes back.
+    fn open(&self, intent: &PaymentRecord) -> impl Future<Output = Result<Write<PaymentRecord>, TableError>> + Send;
+    /// Replace the row by `record` where it is still `expected` under our lease.
+    fn settle(
+        &self,
+        record: &PaymentRecord,
+        expected: PaymentStatus,
+        lease_until: i64,
+    ) -> impl Future<Output = Result<Write<PaymentRecord>, TableError>> + Send;
+    /// Move a CHARGED row to REFUNDING under our lease, with the refund's key.
+    fn begin_refund(
+        &self,
+        order_id: &str,
+        refund_key: &str,
+        lease_until: i64,
+    ) -> impl Future<Output = Result<Updated<PaymentRecord>, TableError>> + Send;
+    /// Take a step (`status`) over whose holder's lease ran out before `now_ms`.
+    fn take_over(
+        &self,
+        order_id: &str,
+        status: PaymentStatus,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> impl Future<Output = Result<Updated<PaymentRecord>, TableError>> + Send;
+    /// Give our lease up at once (the gateway failed), so a retry need not wait for it.
+    fn release(
+        &self,
+        order_id: &str,
+        status: PaymentStatus,
+        lease_until: i64,
+    ) -> impl Future<Output = Result<(), TableError>> + Send;
+}
+
+pub struct Payment<R, G> {
+    pub payments: R,
+    pub gateway: G,
+}
+
 fn outcome_event(parent: &Envelope, record: &PaymentRecord) -> Envelope {
     let now = Utc::now();
-    match (record.status, &record.reason, &record.refund_id) {
-        (PaymentStatus::Declined, reason, _) => Envelope::derive(
+    match (record.status, &record.reason) {
+        (PaymentStatus::Declined, reason) => Envelope::derive(
             parent,
             PaymentFailed {
                 order_id: record.order_id.clone(),
@@ -104,7 +175,7 @@ fn outcome_event(parent: &Envelope, record: &PaymentRecord) -> Envelope {
             parent,
             PaymentProcessed {
                 order_id: record.order_id.clone(),
-                payment_id: record.payment_id.clone(),
+                payment_id: record.payment_id.clone().unwrap_or_default(),
                 email: record.email.clone(),
                 amount: record.amount,
                 items: record.items.clone(),
@@ -119,7 +190,7 @@ fn refunded_event(parent: &Envelope, record: &PaymentRecord, refund_id: &str, re
         parent,
         PaymentRefunded {
             order_id: record.order_id.clone(),
-            payment_id: record.payment_id.clone(),
+            payment_id: record.payment_id.clone().unwrap_or_default(),
             refund_id: refund_id.to_owned(),
             email: record.email.clone(),
             amount: record.amount,
@@ -129,68 +200,174 @@ fn refunded_event(parent: &Envelope, record: &PaymentRecord, refund_id: &str, re
     )
 }
 
+fn held(record: &PaymentRecord, now: i64) -> HandlerError {
+    HandlerError::Held {
+        what: format!("the payment of order {} is {:?} by another invocation", record.order_id, record.status),
+        retry_after: Duration::from_millis(u64::try_from(record.lease_until - now).unwrap_or(0)),
+    }
+}
+
+fn gateway_down(e: GatewayError) -> HandlerError {
+    HandlerError::transient(e)
+}
+
 impl<R: Payments, G: PaymentGateway> Payment<R, G> {
-    async fn charge(&self, parent: &Envelope, order: &OrderCreated) -> Result<Decision<PaymentEffect>, HandlerError> {
-        if let Some(existing) = self.payments.get(&order.order_id).await.map_err(HandlerError::transient)? {
-            // Never charge twice for one order: repeat the recorded outcome.
-            return Ok(Decision::new(PaymentEffect::None, vec![outcome_event(parent, &existing)]));
+    /// The row's step is ours now: a live lease makes the retry wait for it.
+    async fn take_over(&self, row: PaymentRecord, now: i64, lease: i64) -> Result<PaymentRecord, HandlerError> {
+        if row.lease_until >= now {
+            return Err(held(&row, now));
         }
-        let items = order.lines.iter().map(|l| SkuQty { sku: l.sku.clone(), qty: l.qty }).collect();
-        let mut record = PaymentRecord {
+        match self.payments.take_over(&row.order_id, row.status, now, lease).await? {
+            Updated::Done(row) => {
+                tracing::info!(status = row.status.as_str(), "took over a payment step whose lease ran out");
+                Ok(row)
+            }
+            Updated::Refused(Some(current)) if current.lease_until >= now => Err(held(&current, now)),
+            Updated::Refused(_) => Err(HandlerError::transient("the payment row changed during the take-over")),
+        }
+    }
+
+    async fn release(&self, record: &PaymentRecord) {
+        if let Err(e) = self.payments.release(&record.order_id, record.status, record.lease_until).await {
+            tracing::warn!(error = %e, "could not release the payment step; a retry waits for its lease");
+        }
+    }
+
+    async fn charge(
+        &self,
+        parent: &Envelope,
+        order: &OrderCreated,
+        deadline: Deadline,
+    ) -> Result<Outcome, HandlerError> {
+        let now = now_ms();
+        let intent = PaymentRecord {
             order_id: order.order_id.clone(),
-            payment_id: String::new(),
-            status: PaymentStatus::Charged,
+            status: PaymentStatus::Charging,
             amount: order.total,
             email: order.email.clone(),
-            items,
+            items: order.lines.iter().map(|l| SkuQty { sku: l.sku.clone(), qty: l.qty }).collect(),
+            charge_key: parent.id.to_string(),
+            lease_until: deadline.or_fallback(now),
+            payment_id: None,
             reason: None,
+            refund_key: None,
             refund_id: None,
+            charge_events: StoredEvents::default(),
+            refund_events: StoredEvents::default(),
         };
-        match self.gateway.charge(&order.order_id, order.total, &order.payment_token).await {
-            Ok(payment_id) => record.payment_id = payment_id,
-            Err(GatewayError::Declined(reason)) => {
-                record.status = PaymentStatus::Declined;
-                record.reason = Some(reason);
+        let (record, taken_over) = match self.payments.open(&intent).await? {
+            Write::Done => (intent, false),
+            Write::Refused(Some(row)) => match row.status {
+                PaymentStatus::Charged | PaymentStatus::Declined => return Ok(Outcome::Repeat(row.charge_events.0)),
+                // Charged, then refunded: its PaymentProcessed went out before the refund; never again.
+                PaymentStatus::Refunding | PaymentStatus::Refunded => return Ok(Outcome::Repeat(vec![])),
+                PaymentStatus::Charging => (self.take_over(row, now, intent.lease_until).await?, true),
+            },
+            Write::Refused(None) => return Err(HandlerError::transient("the payment row that refused ours is gone")),
+        };
+        let known = match taken_over {
+            true => self.gateway.charge_outcome(&record.charge_key).await.map_err(gateway_down)?,
+            false => None,
+        };
+        let charge = match known {
+            Some(charge) => charge,
+            None => {
+                match self.gateway.charge(&record.charge_key, &order.order_id, order.total, &order.payment_token).await
+                {
+                    Ok(charge) => charge,
+                    Err(e) => {
+                        self.release(&record).await;
+                        return Err(gateway_down(e));
+                    }
+                }
             }
-            Err(e @ GatewayError::Unavailable(_)) => return Err(HandlerError::transient(e)),
+        };
+        let mut settled = record.clone();
+        match charge {
+            Charge::Charged { payment_id } => {
+                settled.status = PaymentStatus::Charged;
+                settled.payment_id = Some(payment_id);
+            }
+            Charge::Declined { reason } => {
+                settled.status = PaymentStatus::Declined;
+                settled.reason = Some(reason);
+            }
         }
-        let event = outcome_event(parent, &record);
-        Ok(Decision::new(PaymentEffect::Record(record), vec![event]))
+        settled.charge_events = StoredEvents(vec![outcome_event(parent, &settled)]);
+        match retried(|| self.payments.settle(&settled, PaymentStatus::Charging, record.lease_until)).await? {
+            Write::Done => Ok(Outcome::Applied(settled.charge_events.0)),
+            Write::Refused(Some(row)) if matches!(row.status, PaymentStatus::Charged | PaymentStatus::Declined) => {
+                Ok(Outcome::Repeat(row.charge_events.0))
+            }
+            Write::Refused(_) => Err(HandlerError::transient("the payment row changed under the charge")),
+        }
     }
 
     async fn refund(
         &self,
         parent: &Envelope,
         failed: &InventoryUpdateFailed,
-    ) -> Result<Decision<PaymentEffect>, HandlerError> {
-        let Some(record) = self.payments.get(&failed.order_id).await.map_err(HandlerError::transient)? else {
-            return Err(HandlerError::permanent(
-                "no_payment",
-                format!("refund requested for order {} which has no payment", failed.order_id),
-            ));
+        deadline: Deadline,
+    ) -> Result<Outcome, HandlerError> {
+        let now = now_ms();
+        let lease = deadline.or_fallback(now);
+        let (record, taken_over) =
+            match self.payments.begin_refund(&failed.order_id, &parent.id.to_string(), lease).await? {
+                Updated::Done(row) => (row, false),
+                Updated::Refused(None) => {
+                    return Err(HandlerError::permanent(
+                        "no_payment",
+                        format!("refund requested for order {} which has no payment", failed.order_id),
+                    ));
+                }
+                Updated::Refused(Some(row)) => match row.status {
+                    PaymentStatus::Refunded => return Ok(Outcome::Repeat(row.refund_events.0)),
+                    PaymentStatus::Refunding => (self.take_over(row, now, lease).await?, true),
+                    PaymentStatus::Charging => return Err(held(&row, now)),
+                    PaymentStatus::Charged => {
+                        return Err(HandlerError::transient("the payment row changed during the refund's start"));
+                    }
+                    PaymentStatus::Declined => {
+                        return Err(HandlerError::permanent(
+                            "not_refundable",
+                            format!("order {} payment was declined, nothing to refund", failed.order_id),
+                        ));
+                    }
+                },
+            };
+        let refund_key = record.refund_key.clone().unwrap_or_else(|| parent.id.to_string());
+        let known = match taken_over {
+            true => self.gateway.refund_outcome(&refund_key).await.map_err(gateway_down)?,
+            false => None,
+        };
+        let refund_id = match known {
+            Some(id) => id,
+            None => {
+                let payment_id = record.payment_id.clone().unwrap_or_default();
+                match self.gateway.refund(&refund_key, &payment_id, record.amount).await {
+                    Ok(id) => id,
+                    Err(e) => {
+                        self.release(&record).await;
+                        return Err(gateway_down(e));
+                    }
+                }
+            }
         };
         let reason = Reason {
             code: "inventory_unavailable".into(),
             message: format!("refunded because stock could not be reserved: {}", failed.reason.message),
         };
-        match (record.status, &record.refund_id) {
-            // Never refund twice: repeat the recorded refund.
-            (PaymentStatus::Refunded, Some(refund_id)) => {
-                Ok(Decision::new(PaymentEffect::None, vec![refunded_event(parent, &record, refund_id, reason)]))
+        let mut settled = record.clone();
+        settled.status = PaymentStatus::Refunded;
+        settled.refund_id = Some(refund_id.clone());
+        settled.refund_events = StoredEvents(vec![refunded_event(parent, &record, &refund_id, reason.clone())]);
+        settled.reason = Some(reason);
+        match retried(|| self.payments.settle(&settled, PaymentStatus::Refunding, record.lease_until)).await? {
+            Write::Done => Ok(Outcome::Applied(settled.refund_events.0)),
+            Write::Refused(Some(row)) if row.status == PaymentStatus::Refunded => {
+                Ok(Outcome::Repeat(row.refund_events.0))
             }
-            (PaymentStatus::Charged, _) => {
-                let refund_id = match self.gateway.refund(&record.payment_id, record.amount).await {
-                    Ok(id) => id,
-                    Err(e) => return Err(HandlerError::transient(e)),
-                };
-                let event = refunded_event(parent, &record, &refund_id, reason.clone());
-                let effect = PaymentEffect::Refund { order_id: record.order_id.clone(), refund_id, reason };
-                Ok(Decision::new(effect, vec![event]))
-            }
-            (status, _) => Err(HandlerError::permanent(
-                "not_refundable",
-                format!("order {} payment is {status:?}, nothing to refund", failed.order_id),
-            )),
+            Write::Refused(_) => Err(HandlerError::transient("the payment row changed under the refund")),
         }
     }
 }
@@ -198,12 +375,12 @@ impl<R: Payments, G: PaymentGateway> Payment<R, G> {
 impl<R: Payments, G: PaymentGateway> Service for Payment<R, G> {
     const FUNCTION: &'static str = "payment";
     const HANDLES: &'static [EventType] = HANDLES;
-    type Effect = PaymentEffect;
+    const PUBLISHES: &'static [EventType] = PUBLISHES;
 
-    async fn decide(&self, event: &Envelope) -> Result<Decision<PaymentEffect>, HandlerError> {
+    async fn handle(&self, event: &Envelope, deadline: Deadline) -> Result<Outcome, HandlerError> {
         match &event.data {
-            Event::OrderCreated(order) => self.charge(event, order).await,
-            Event::InventoryUpdateFailed(failed) => self.refund(event, failed).await,
+            Event::OrderCreated(order) => self.charge(event, order, deadline).await,
+            Event::InventoryUpdateFailed(failed) => self.refund(event, failed, deadline).await,
             other => Err(HandlerError::permanent("unexpected_event_type", format!("{}", other.event_type()))),
         }
     }

@@ -1,10 +1,10 @@
-//! The payments table (partition key `order_id`).
+//! The payments table (partition key `order_id`): each write conditioned on
+//! the step the row is at and on the holder's lease.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use shopsphere_messaging::TransactWrites;
-use shopsphere_runtime::dynamodb::Table;
+use shopsphere_runtime::dynamodb::{Change, Table, number, string};
+use shopsphere_runtime::{TableError, Updated, Write};
 
-use crate::domain::{PaymentEffect, PaymentRecord, Payments, RepoError};
+use crate::domain::{PaymentRecord, PaymentStatus, Payments};
 
 #[derive(Debug, Clone)]
 pub struct PaymentsTable(pub Table);
@@ -15,35 +15,63 @@ impl PaymentsTable {
     }
 }
 
-impl Payments for PaymentsTable {
-    async fn get(&self, order_id: &str) -> Result<Option<PaymentRecord>, RepoError> {
-        self.0.get(order_id).await.map_err(|e| RepoError(e.to_string()))
-    }
+/// Where the row is at `status` under the lease `lease_until`.
+fn held_by(change: Change, status: PaymentStatus, lease_until: i64) -> Change {
+    change
+        .when("#status = :status AND lease_until = :lease")
+        .name("#status", "status")
+        .value(":status", string(status.as_str()))
+        .value(":lease", number(lease_until))
 }
 
-impl TransactWrites<PaymentEffect> for PaymentsTable {
-    fn writes(&self, effect: &PaymentEffect) -> Vec<TransactWriteItem> {
-        match effect {
-            PaymentEffect::None => vec![],
-            PaymentEffect::Record(record) => vec![self.0.put_new(record)],
-            PaymentEffect::Refund { order_id, refund_id, reason } => {
-                let update = Update::builder()
-                    .table_name(self.0.name())
-                    .set_key(Some(self.0.key_of(order_id)))
-                    .update_expression("SET #status = :refunded, refund_id = :refund_id, reason = :reason")
-                    .condition_expression("#status = :charged")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":refunded", AttributeValue::S("REFUNDED".into()))
-                    .expression_attribute_values(":charged", AttributeValue::S("CHARGED".into()))
-                    .expression_attribute_values(":refund_id", AttributeValue::S(refund_id.clone()))
-                    .expression_attribute_values(
-                        ":reason",
-                        AttributeValue::M(serde_dynamo::to_item(reason).expect("a reason maps to a map")),
-                    )
-                    .build()
-                    .expect("table, key and expression are set");
-                vec![TransactWriteItem::builder().update(update).build()]
-            }
-        }
+impl Payments for PaymentsTable {
+    async fn open(&self, intent: &PaymentRecord) -> Result<Write<PaymentRecord>, TableError> {
+        self.0.put_new(intent).await
+    }
+
+    async fn settle(
+        &self,
+        record: &PaymentRecord,
+        expected: PaymentStatus,
+        lease_until: i64,
+    ) -> Result<Write<PaymentRecord>, TableError> {
+        self.0.put_when(record, &held_by(Change::default(), expected, lease_until)).await
+    }
+
+    async fn begin_refund(
+        &self,
+        order_id: &str,
+        refund_key: &str,
+        lease_until: i64,
+    ) -> Result<Updated<PaymentRecord>, TableError> {
+        let refunding = Change::new("SET #status = :refunding, refund_key = :key, lease_until = :lease")
+            .when("#status = :charged")
+            .name("#status", "status")
+            .value(":refunding", string(PaymentStatus::Refunding.as_str()))
+            .value(":charged", string(PaymentStatus::Charged.as_str()))
+            .value(":key", string(refund_key))
+            .value(":lease", number(lease_until));
+        self.0.update_new(order_id, &refunding).await
+    }
+
+    async fn take_over(
+        &self,
+        order_id: &str,
+        status: PaymentStatus,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> Result<Updated<PaymentRecord>, TableError> {
+        let ours = Change::new("SET lease_until = :lease")
+            .when("#status = :status AND lease_until < :now")
+            .name("#status", "status")
+            .value(":status", string(status.as_str()))
+            .value(":now", number(now_ms))
+            .value(":lease", number(lease_until));
+        self.0.update_new(order_id, &ours).await
+    }
+
+    async fn release(&self, order_id: &str, status: PaymentStatus, lease_until: i64) -> Result<(), TableError> {
+        let released = Change::new("SET lease_until = :released").value(":released", number(0));
+        self.0.update::<PaymentRecord>(order_id, &held_by(released, status, lease_until)).await.map(drop)
     }
 }

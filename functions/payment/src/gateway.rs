@@ -1,92 +1,160 @@
-//! The simulated payment gateway (the default adapter of [`PaymentGateway`]).
+//! The simulated payment gateway (the default adapter of [`PaymentGateway`]),
+//! with durable state of its own, as a real gateway has: its [`Ledger`] (the
+//! simulated providers' table when deployed), so every instance of the
+//! function sees the same charges.
 //!
 //! Tokens: `tok_visa` succeeds, `tok_decline` is declined, `tok_flaky` fails
 //! transiently its first `flaky_failures` attempts per order; any amount above
-//! `limit` (minor units) is declined. Ids derive from the order id, so a
-//! repeated call yields the same payment (the idempotency a real gateway
-//! offers through its idempotency keys).
+//! `limit` (minor units) is declined. Each key's first outcome is kept: the
+//! same key again answers it and moves no money, and the ledger counts calls.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
 
+use serde::{Deserialize, Serialize};
 use shopsphere_events::{Money, Reason};
+use shopsphere_runtime::TableError;
+use shopsphere_runtime::dynamodb::{Change, Table, attribute, number, string};
 use uuid::Uuid;
 
-use crate::domain::{GatewayError, PaymentGateway};
+use crate::domain::{Charge, GatewayError, PaymentGateway};
 
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x9d2c_51aa_0f3e_4b7c_8e11_6a4d_2c9b_7f05);
 
-#[derive(Debug)]
-pub struct SimulatedGateway {
-    pub limit: i64,
-    pub flaky_failures: u32,
-    attempts: Mutex<HashMap<String, u32>>,
+/// The gateway's record of one idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayRecord {
+    pub id: String,
+    /// Calls made with the key: 1 when it was charged (or refunded) once.
+    pub calls: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge: Option<Charge>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
 }
 
-impl SimulatedGateway {
-    pub fn new(limit: i64, flaky_failures: u32) -> Self {
-        SimulatedGateway { limit, flaky_failures, attempts: Mutex::default() }
+/// The ledger key of a charge.
+pub fn charge_key(key: &str) -> String {
+    format!("charge#{key}")
+}
+
+/// The ledger key of a refund.
+pub fn refund_key(key: &str) -> String {
+    format!("refund#{key}")
+}
+
+/// The ledger key of an order's failed `tok_flaky` attempts.
+pub fn flaky_key(order_id: &str) -> String {
+    format!("flaky#{order_id}")
+}
+
+/// Where the simulated gateway keeps what it did.
+pub trait Ledger: Send + Sync {
+    /// Count one more attempt under `id`; the count now.
+    fn attempt(&self, id: &str) -> impl Future<Output = Result<u32, TableError>> + Send;
+    /// Count a call under `record.id` and keep `record`'s outcome unless one
+    /// is kept already; the record as it is now.
+    fn keep_first(&self, record: &GatewayRecord) -> impl Future<Output = Result<GatewayRecord, TableError>> + Send;
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<GatewayRecord>, TableError>> + Send;
+}
+
+/// The ledger in a DynamoDB table (partition key `id`).
+#[derive(Debug, Clone)]
+pub struct DynamoDbLedger(pub Table);
+
+#[derive(Debug, Clone, Deserialize)]
+struct Attempts {
+    attempts: u32,
+}
+
+impl Ledger for DynamoDbLedger {
+    async fn attempt(&self, id: &str) -> Result<u32, TableError> {
+        let attempt = Change::new("ADD attempts :one").value(":one", number(1));
+        Ok(self.0.upsert::<Attempts>(id, &attempt).await?.attempts)
+    }
+
+    /// `ADD calls :one SET charge = if_not_exists(charge, :charge)` (or the refund id): one UpdateItem.
+    async fn keep_first(&self, record: &GatewayRecord) -> Result<GatewayRecord, TableError> {
+        let mut keep = Change::new("ADD calls :one").value(":one", number(1));
+        if let Some(charge) = &record.charge {
+            keep.update.push_str(" SET charge = if_not_exists(charge, :charge)");
+            keep = keep.value(":charge", attribute(charge));
+        }
+        if let Some(refund_id) = &record.refund_id {
+            keep.update.push_str(" SET refund_id = if_not_exists(refund_id, :refund)");
+            keep = keep.value(":refund", string(refund_id));
+        }
+        self.0.upsert(&record.id, &keep).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<GatewayRecord>, TableError> {
+        self.0.get(id).await
     }
 }
 
-fn declined(code: &str, message: String) -> GatewayError {
-    GatewayError::Declined(Reason { code: code.into(), message })
+#[derive(Debug, Clone)]
+pub struct SimulatedGateway<L> {
+    pub limit: i64,
+    pub flaky_failures: u32,
+    pub ledger: L,
 }
 
-impl PaymentGateway for SimulatedGateway {
-    async fn charge(&self, order_id: &str, amount: Money, token: &str) -> Result<String, GatewayError> {
+fn declined(code: &str, message: String) -> Charge {
+    Charge::Declined { reason: Reason { code: code.into(), message } }
+}
+
+fn down(e: TableError) -> GatewayError {
+    GatewayError::Unavailable(e.to_string())
+}
+
+impl<L: Ledger> SimulatedGateway<L> {
+    /// What the card and amount decide, before any money moves.
+    async fn decide(&self, order_id: &str, amount: Money, token: &str) -> Result<Charge, GatewayError> {
         if amount.amount > self.limit {
-            return Err(declined(
+            return Ok(declined(
                 "amount_over_limit",
                 format!("{} {} exceeds the limit of {}", amount.amount, amount.currency, self.limit),
             ));
         }
         match token {
             "tok_visa" => {}
-            "tok_decline" => return Err(declined("card_declined", "the card was declined".into())),
+            "tok_decline" => return Ok(declined("card_declined", "the card was declined".into())),
             "tok_flaky" => {
-                let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-                let n = attempts.entry(order_id.to_owned()).or_default();
-                *n += 1;
-                if *n <= self.flaky_failures {
+                let attempt = self.ledger.attempt(&flaky_key(order_id)).await.map_err(down)?;
+                if attempt <= self.flaky_failures {
                     return Err(GatewayError::Unavailable(format!(
-                        "simulated outage (attempt {n} of {})",
+                        "simulated outage (attempt {attempt} of {})",
                         self.flaky_failures
                     )));
                 }
             }
-            other => return Err(declined("invalid_token", format!("unknown payment token {other:?}"))),
+            _ => return Ok(declined("invalid_token", "unknown payment token".into())),
         }
-        Ok(format!("pay_{}", Uuid::new_v5(&ID_NAMESPACE, order_id.as_bytes()).simple()))
-    }
-
-    async fn refund(&self, payment_id: &str, _amount: Money) -> Result<String, GatewayError> {
-        Ok(format!("re_{}", Uuid::new_v5(&ID_NAMESPACE, payment_id.as_bytes()).simple()))
+        Ok(Charge::Charged { payment_id: format!("pay_{}", Uuid::new_v5(&ID_NAMESPACE, order_id.as_bytes()).simple()) })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn eur(amount: i64) -> Money {
-        Money { amount, currency: "EUR".parse().unwrap() }
+impl<L: Ledger> PaymentGateway for SimulatedGateway<L> {
+    async fn charge(&self, key: &str, order_id: &str, amount: Money, token: &str) -> Result<Charge, GatewayError> {
+        let decided = self.decide(order_id, amount, token).await?;
+        let first = GatewayRecord { id: charge_key(key), calls: 1, charge: Some(decided), refund_id: None };
+        let record = self.ledger.keep_first(&first).await.map_err(down)?;
+        tracing::info!(calls = record.calls, "gateway charge");
+        record.charge.ok_or_else(|| GatewayError::Unavailable("the charge record has no outcome".into()))
     }
 
-    #[tokio::test]
-    async fn tokens_and_limit_decide_the_outcome() {
-        let g = SimulatedGateway::new(10_000, 2);
-        let a = g.charge("o1", eur(100), "tok_visa").await.unwrap();
-        assert_eq!(a, g.charge("o1", eur(100), "tok_visa").await.unwrap(), "same order, same payment id");
-        assert!(
-            matches!(g.charge("o2", eur(100), "tok_decline").await, Err(GatewayError::Declined(r)) if r.code == "card_declined")
-        );
-        assert!(
-            matches!(g.charge("o3", eur(10_001), "tok_visa").await, Err(GatewayError::Declined(r)) if r.code == "amount_over_limit")
-        );
-        for _ in 0..2 {
-            assert!(matches!(g.charge("o4", eur(1), "tok_flaky").await, Err(GatewayError::Unavailable(_))));
-        }
-        assert!(g.charge("o4", eur(1), "tok_flaky").await.is_ok(), "flaky succeeds after N failures");
+    async fn charge_outcome(&self, key: &str) -> Result<Option<Charge>, GatewayError> {
+        Ok(self.ledger.get(&charge_key(key)).await.map_err(down)?.and_then(|r| r.charge))
+    }
+
+    async fn refund(&self, key: &str, payment_id: &str, _amount: Money) -> Result<String, GatewayError> {
+        let refund_id = format!("re_{}", Uuid::new_v5(&ID_NAMESPACE, payment_id.as_bytes()).simple());
+        let first = GatewayRecord { id: refund_key(key), calls: 1, charge: None, refund_id: Some(refund_id) };
+        let record = self.ledger.keep_first(&first).await.map_err(down)?;
+        tracing::info!(calls = record.calls, "gateway refund");
+        record.refund_id.ok_or_else(|| GatewayError::Unavailable("the refund record has no id".into()))
+    }
+
+    async fn refund_outcome(&self, key: &str) -> Result<Option<String>, GatewayError> {
+        Ok(self.ledger.get(&refund_key(key)).await.map_err(down)?.and_then(|r| r.refund_id))
     }
 }

@@ -1,15 +1,22 @@
 use shopsphere_messaging::SqsFunction;
+use shopsphere_payment::Payment;
 use shopsphere_payment::dynamodb::PaymentsTable;
-use shopsphere_payment::gateway::SimulatedGateway;
-use shopsphere_payment::{PUBLISHES, Payment};
+use shopsphere_payment::gateway::{DynamoDbLedger, SimulatedGateway};
+use shopsphere_runtime::dynamodb::Table;
 use shopsphere_runtime::{env_or, env_var};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shopsphere_runtime::init_tracing();
     let config = shopsphere_runtime::sdk_config().await;
-    let payments = PaymentsTable::new(aws_sdk_dynamodb::Client::new(&config), env_var("PAYMENTS_TABLE")?);
-    let gateway = SimulatedGateway::new(env_or("PAYMENT_LIMIT", 100_000)?, env_or("FLAKY_FAILURES", 2)?);
-    let service = Payment { payments: payments.clone(), gateway };
-    SqsFunction::from_env(&config, service, payments, PUBLISHES)?.run().await
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let payments = PaymentsTable::new(dynamodb.clone(), env_var("PAYMENTS_TABLE")?);
+    let ledger = DynamoDbLedger(Table::new(dynamodb, env_var("PROVIDERS_TABLE")?, "id"));
+    let gateway = SimulatedGateway {
+        limit: env_or("PAYMENT_LIMIT", 100_000)?,
+        flaky_failures: env_or("FLAKY_FAILURES", 2)?,
+        ledger,
+    };
+    let table = payments.0.clone();
+    SqsFunction::from_env(&config, Payment { payments, gateway })?.warming(&table).run().await
 }

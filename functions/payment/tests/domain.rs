@@ -6,15 +6,15 @@ use std::sync::atomic::Ordering;
 
 use shopsphere_events::samples;
 use shopsphere_events::{Event, EventType};
-use shopsphere_idempotency::Deadline;
 use shopsphere_messaging::HandlerError;
 use shopsphere_payment::PaymentStatus;
-use support::{CountingGateway, InMemoryPayments, consumer};
+use shopsphere_runtime::Deadline;
+use support::{InMemoryLedger, InMemoryPayments, consumer};
 
 #[tokio::test]
 async fn a_valid_card_is_charged_once_and_payment_processed_carries_the_items() {
-    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
-    let c = consumer(&payments, &gateway);
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
     let order = samples::order_created("o-1", "tok_visa");
     c.handle(order.clone(), Deadline::default()).await.unwrap();
 
@@ -24,14 +24,17 @@ async fn a_valid_card_is_charged_once_and_payment_processed_carries_the_items() 
     assert_eq!(p.amount.amount, 4500);
     assert_eq!(p.items.iter().map(|i| (i.sku.as_str(), i.qty)).collect::<Vec<_>>(), [("SKU-MUG", 2), ("SKU-TEE", 1)]);
     assert_eq!(published[0].causationid, order.id.to_string());
-    assert_eq!(payments.get_now("o-1").unwrap().status, PaymentStatus::Charged);
-    assert_eq!(gateway.charges.load(Ordering::SeqCst), 1);
+    let row = payments.get_now("o-1").unwrap();
+    assert_eq!(row.status, PaymentStatus::Charged);
+    assert_eq!(row.charge_key, order.id.to_string(), "the gateway's idempotency key derives from the event");
+    assert_eq!(row.charge_events.0, published, "the row keeps what it announced");
+    assert_eq!(ledger.charge_calls(&row.charge_key), 1);
 }
 
 #[tokio::test]
 async fn a_declined_card_is_recorded_and_announced_with_its_reason() {
-    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
-    let c = consumer(&payments, &gateway);
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
     c.handle(samples::order_created("o-2", "tok_decline"), Deadline::default()).await.unwrap();
     let published = c.publisher.published();
     let Event::PaymentFailed(f) = &published[0].data else { panic!() };
@@ -41,57 +44,71 @@ async fn a_declined_card_is_recorded_and_announced_with_its_reason() {
 
 #[tokio::test]
 async fn a_duplicate_event_charges_once_and_republishes_the_same_event() {
-    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
-    let c = consumer(&payments, &gateway);
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
     let order = samples::order_created("o-3", "tok_visa");
     for _ in 0..3 {
         c.handle(order.clone(), Deadline::default()).await.unwrap();
     }
-    assert_eq!(gateway.charges.load(Ordering::SeqCst), 1);
-    let ids: Vec<_> = c.publisher.published().iter().map(|e| e.id).collect();
-    assert_eq!(ids.len(), 3, "each repeat re-publishes (a crash may have hit between commit and publish)");
-    assert!(ids.iter().all(|id| *id == ids[0]), "with the same event id");
+    assert_eq!(ledger.calls(), 1, "one gateway call");
+    let published = c.publisher.published();
+    assert_eq!(published.len(), 3, "each repeat re-publishes (a crash may have hit between commit and publish)");
+    assert!(published.iter().all(|e| *e == published[0]), "the stored event, id and all");
 }
 
 #[tokio::test]
 async fn a_second_order_created_for_the_same_order_does_not_charge_again() {
-    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
-    let c = consumer(&payments, &gateway);
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
     let first = samples::order_created("o-4", "tok_visa");
     let mut second = first.clone();
     second.id = uuid::Uuid::new_v4();
     c.handle(first, Deadline::default()).await.unwrap();
     c.handle(second, Deadline::default()).await.unwrap();
-    assert_eq!(gateway.charges.load(Ordering::SeqCst), 1);
+    assert_eq!(ledger.calls(), 1);
     assert!(c.publisher.published().iter().all(|e| e.kind() == EventType::PaymentProcessed));
 }
 
 #[tokio::test]
 async fn a_stock_failure_is_compensated_by_exactly_one_refund() {
-    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
-    let c = consumer(&payments, &gateway);
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
     let order = samples::order_created("o-5", "tok_visa");
     c.handle(order.clone(), Deadline::default()).await.unwrap();
     let paid = c.publisher.published()[0].clone();
     let failed = samples::inventory_update_failed(&paid, &order);
     c.handle(failed.clone(), Deadline::default()).await.unwrap();
-    c.handle(failed, Deadline::default()).await.unwrap();
+    c.handle(failed.clone(), Deadline::default()).await.unwrap();
 
-    assert_eq!(gateway.refunds.load(Ordering::SeqCst), 1);
+    assert_eq!(ledger.refund_calls(&failed.id.to_string()), 1);
     let row = payments.get_now("o-5").unwrap();
     assert_eq!(row.status, PaymentStatus::Refunded);
     let refunds: Vec<_> =
         c.publisher.published().into_iter().filter(|e| e.kind() == EventType::PaymentRefunded).collect();
     assert_eq!(refunds.len(), 2);
-    assert_eq!(refunds[0].id, refunds[1].id);
+    assert_eq!(refunds[0], refunds[1]);
     let Event::PaymentRefunded(r) = &refunds[0].data else { panic!() };
     assert_eq!((r.amount.amount, r.refund_id.as_str()), (4500, row.refund_id.as_deref().unwrap()));
 }
 
 #[tokio::test]
+async fn a_refunded_order_never_yields_payment_processed_again() {
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
+    let order = samples::order_created("o-9", "tok_visa");
+    c.handle(order.clone(), Deadline::default()).await.unwrap();
+    let paid = c.publisher.published()[0].clone();
+    c.handle(samples::inventory_update_failed(&paid, &order), Deadline::default()).await.unwrap();
+    let before = c.publisher.published().len();
+    c.handle(order, Deadline::default()).await.unwrap();
+    assert_eq!(c.publisher.published().len(), before, "a late OrderCreated publishes nothing");
+    assert_eq!(ledger.calls(), 2, "one charge, one refund");
+}
+
+#[tokio::test]
 async fn a_refund_without_a_payment_is_a_permanent_error() {
-    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
-    let c = consumer(&payments, &gateway);
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
     let order = samples::order_created("o-6", "tok_visa");
     let failed = samples::inventory_update_failed(&samples::payment_processed(&order), &order);
     let err = c.handle(failed, Deadline::default()).await.unwrap_err();
@@ -99,21 +116,44 @@ async fn a_refund_without_a_payment_is_a_permanent_error() {
 }
 
 #[tokio::test]
-async fn a_gateway_outage_is_transient_and_the_retry_charges() {
-    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
-    let c = consumer(&payments, &gateway);
+async fn a_gateway_outage_is_transient_and_the_retry_charges_at_once() {
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
     let order = samples::order_created("o-7", "tok_flaky");
     let err = c.handle(order.clone(), Deadline::default()).await.unwrap_err();
     assert!(matches!(err, HandlerError::Transient(_)), "{err}");
-    assert!(payments.get_now("o-7").is_none());
+    let intent = payments.get_now("o-7").unwrap();
+    assert_eq!((intent.status, intent.lease_until), (PaymentStatus::Charging, 0), "the lease was given back");
     c.handle(order, Deadline::default()).await.unwrap();
     assert_eq!(payments.get_now("o-7").unwrap().status, PaymentStatus::Charged);
 }
 
 #[tokio::test]
+async fn a_commit_outage_after_the_charge_reconciles_through_the_key_and_charges_once() {
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    payments.settle_outages.store(10, Ordering::SeqCst);
+    let c = consumer(&payments, &ledger);
+    let order = samples::order_created("o-10", "tok_visa");
+    let err = c.handle(order.clone(), Deadline::default()).await.unwrap_err();
+    assert!(matches!(err, HandlerError::Transient(_)), "{err}");
+    assert_eq!(payments.get_now("o-10").unwrap().status, PaymentStatus::Charging);
+
+    // The redelivery meets the intent under a live lease: it waits for it.
+    payments.settle_outages.store(0, Ordering::SeqCst);
+    let err = c.handle(order.clone(), Deadline::default()).await.unwrap_err();
+    assert!(matches!(err, HandlerError::Held { .. }), "{err}");
+    // Once the lease ran out, it asks the gateway what the key came to.
+    payments.expire_lease("o-10");
+    c.handle(order.clone(), Deadline::default()).await.unwrap();
+    assert_eq!(payments.get_now("o-10").unwrap().status, PaymentStatus::Charged);
+    assert_eq!(ledger.charge_calls(&order.id.to_string()), 1, "no second charge");
+    assert_eq!(c.publisher.published()[0].kind(), EventType::PaymentProcessed);
+}
+
+#[tokio::test]
 async fn an_event_of_another_type_is_a_wiring_error() {
-    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
-    let c = consumer(&payments, &gateway);
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
     let shipped = samples::whole_saga("o-8").pop().unwrap();
     let err = c.handle(shipped, Deadline::default()).await.unwrap_err();
     assert!(matches!(err, HandlerError::Permanent { ref code, .. } if code == "unexpected_event_type"), "{err}");

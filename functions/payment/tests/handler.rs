@@ -4,21 +4,21 @@ mod support;
 
 use shopsphere_messaging::testing::run_sqs_fixture;
 use shopsphere_payment::PaymentStatus;
-use support::{CountingGateway, InMemoryPayments, consumer};
+use support::{InMemoryLedger, InMemoryPayments, consumer};
 
 const ORDER: &str = "0b7d1a52-3c4e-4f60-8a71-92b3c4d5e6f7";
 
 #[tokio::test]
 async fn raw_and_sns_wrapped_batches_charge_once() {
-    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
-    let c = consumer(&payments, &gateway);
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
     for fixture in ["payment/sqs-raw.json", "payment/sqs-sns.json"] {
         let (response, queue) = run_sqs_fixture(&c, fixture, 10).await;
         assert!(response.batch_item_failures.is_empty(), "{fixture}: {:?}", response.batch_item_failures);
         assert!(queue.dead_letters().is_empty());
     }
     assert_eq!(payments.get_now(ORDER).unwrap().status, PaymentStatus::Charged);
-    assert_eq!(gateway.charges.load(std::sync::atomic::Ordering::SeqCst), 1, "the SNS copy is the same event");
+    assert_eq!(ledger.calls(), 1, "the SNS copy is the same event");
 
     let (response, _) = run_sqs_fixture(&c, "payment/sqs-inventory-update-failed.json", 10).await;
     assert!(response.batch_item_failures.is_empty());
@@ -27,8 +27,8 @@ async fn raw_and_sns_wrapped_batches_charge_once() {
 
 #[tokio::test]
 async fn poison_records_go_to_the_dlq_with_their_reason_and_siblings_succeed() {
-    let (payments, gateway) = (InMemoryPayments::default(), CountingGateway::new());
-    let c = consumer(&payments, &gateway);
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
     let (response, queue) = run_sqs_fixture(&c, "payment/sqs-poison.json", 10).await;
     assert!(response.batch_item_failures.is_empty(), "poison is dead-lettered, not retried");
     let mut codes: Vec<String> = queue.dead_letters().into_iter().map(|(_, code, _)| code).collect();

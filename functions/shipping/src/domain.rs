@@ -5,7 +5,8 @@ use std::future::Future;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shopsphere_events::{Envelope, Event, EventType, InventoryUpdated, OrderShipped, SkuQty};
-use shopsphere_messaging::{Decision, HandlerError, Service};
+use shopsphere_messaging::{HandlerError, Outcome, Service, StoredEvents};
+use shopsphere_runtime::{Deadline, TableError, Write};
 use uuid::Uuid;
 
 /// The event types this function consumes: its queue is subscribed to exactly these topics.
@@ -16,8 +17,9 @@ pub const PUBLISHES: &[EventType] = &[EventType::OrderShipped];
 pub const CARRIER: &str = "DemoPost";
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x3f6e_2b90_7c14_4d8a_b5e2_91c0_6a7d_4e13);
 
-/// The shipments table's row for one order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The shipments table's row: one per order, ever, holding its OrderShipped
+/// (re-published when the order's InventoryUpdated comes again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shipment {
     pub order_id: String,
     pub shipment_id: String,
@@ -26,14 +28,16 @@ pub struct Shipment {
     pub email: String,
     pub items: Vec<SkuQty>,
     pub created_at: String,
+    pub events: StoredEvents,
 }
 
 impl Shipment {
-    /// The shipment of `order_id`: the same ids however often it is created.
-    pub fn for_order(order: &InventoryUpdated) -> Self {
+    /// The shipment of the order `parent` (its InventoryUpdated) is about: the
+    /// same ids however often it is made, and the OrderShipped announcing it.
+    pub fn for_order(parent: &Envelope, order: &InventoryUpdated) -> Self {
         let id = Uuid::new_v5(&ID_NAMESPACE, order.order_id.as_bytes());
         let digits = id.as_u128() % 10_u128.pow(12);
-        Shipment {
+        let mut shipment = Shipment {
             order_id: order.order_id.clone(),
             shipment_id: format!("shp_{}", id.simple()),
             carrier: CARRIER.into(),
@@ -41,23 +45,17 @@ impl Shipment {
             email: order.email.clone(),
             items: order.items.clone(),
             created_at: Utc::now().to_rfc3339(),
-        }
+            events: StoredEvents::default(),
+        };
+        shipment.events = StoredEvents(vec![shipped(parent, &shipment)]);
+        shipment
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("shipments table: {0}")]
-pub struct RepoError(pub String);
-
+/// The shipments table.
 pub trait Shipments: Send + Sync {
-    fn get(&self, order_id: &str) -> impl Future<Output = Result<Option<Shipment>, RepoError>> + Send;
-}
-
-/// What to write: a new shipment, or nothing (it exists).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ShipmentEffect {
-    Create(Shipment),
-    None,
+    /// Store `shipment` unless its order has one, which comes back.
+    fn create(&self, shipment: &Shipment) -> impl Future<Output = Result<Write<Shipment>, TableError>> + Send;
 }
 
 pub struct Shipping<S> {
@@ -79,19 +77,17 @@ fn shipped(parent: &Envelope, s: &Shipment) -> Envelope {
 impl<S: Shipments> Service for Shipping<S> {
     const FUNCTION: &'static str = "shipping";
     const HANDLES: &'static [EventType] = HANDLES;
-    type Effect = ShipmentEffect;
+    const PUBLISHES: &'static [EventType] = PUBLISHES;
 
-    async fn decide(&self, event: &Envelope) -> Result<Decision<ShipmentEffect>, HandlerError> {
+    async fn handle(&self, event: &Envelope, _: Deadline) -> Result<Outcome, HandlerError> {
         let Event::InventoryUpdated(updated) = &event.data else {
             return Err(HandlerError::permanent("unexpected_event_type", event.kind().to_string()));
         };
-        match self.shipments.get(&updated.order_id).await.map_err(HandlerError::transient)? {
-            Some(existing) => Ok(Decision::new(ShipmentEffect::None, vec![shipped(event, &existing)])),
-            None => {
-                let shipment = Shipment::for_order(updated);
-                let event = shipped(event, &shipment);
-                Ok(Decision::new(ShipmentEffect::Create(shipment), vec![event]))
-            }
+        let shipment = Shipment::for_order(event, updated);
+        match self.shipments.create(&shipment).await? {
+            Write::Done => Ok(Outcome::Applied(shipment.events.0)),
+            Write::Refused(Some(existing)) => Ok(Outcome::Repeat(existing.events.0)),
+            Write::Refused(None) => Err(HandlerError::transient("the shipment that refused ours is gone")),
         }
     }
 }

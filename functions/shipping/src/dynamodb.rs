@@ -1,10 +1,9 @@
-//! The shipments table (partition key `order_id`).
+//! The shipments table (partition key `order_id`): the shipment row is its order's guard.
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
-use shopsphere_messaging::TransactWrites;
 use shopsphere_runtime::dynamodb::Table;
+use shopsphere_runtime::{TableError, Write};
 
-use crate::domain::{RepoError, Shipment, ShipmentEffect, Shipments};
+use crate::domain::{Shipment, Shipments};
 
 #[derive(Debug, Clone)]
 pub struct ShipmentsTable(pub Table);
@@ -16,16 +15,8 @@ impl ShipmentsTable {
 }
 
 impl Shipments for ShipmentsTable {
-    async fn get(&self, order_id: &str) -> Result<Option<Shipment>, RepoError> {
-        self.0.get(order_id).await.map_err(|e| RepoError(e.to_string()))
-    }
-}
-
-impl TransactWrites<ShipmentEffect> for ShipmentsTable {
-    fn writes(&self, effect: &ShipmentEffect) -> Vec<TransactWriteItem> {
-        match effect {
-            ShipmentEffect::Create(shipment) => vec![self.0.put_new(shipment)],
-            ShipmentEffect::None => vec![],
-        }
+    /// PutItem with `attribute_not_exists(order_id)`; a refusal returns the row (ALL_OLD).
+    async fn create(&self, shipment: &Shipment) -> Result<Write<Shipment>, TableError> {
+        self.0.put_new(shipment).await
     }
 }

@@ -1,7 +1,7 @@
-//! Shipping service (DESIGN.md §1): on InventoryUpdated creates the order's
-//! shipment (deterministic tracking id) and announces OrderShipped.
+//! Shipping service: on InventoryUpdated creates the order's shipment
+//! (deterministic tracking id) and announces OrderShipped, once per order.
 
 pub mod domain;
 pub mod dynamodb;
 
-pub use domain::{PUBLISHES, Shipment, ShipmentEffect, Shipping};
+pub use domain::{PUBLISHES, Shipment, Shipping};

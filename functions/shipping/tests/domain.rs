@@ -3,7 +3,7 @@
 mod support;
 
 use shopsphere_events::{Event, samples};
-use shopsphere_idempotency::Deadline;
+use shopsphere_runtime::Deadline;
 use support::{InMemoryShipments, consumer};
 
 fn updated(order_id: &str) -> shopsphere_events::Envelope {
@@ -45,4 +45,6 @@ async fn shipping_twice_creates_one_shipment_with_the_same_ids() {
         .collect();
     assert_eq!(tracking.len(), 3);
     assert!(tracking.iter().all(|t| *t == tracking[0]));
+    let published = c.publisher.published();
+    assert!(published.iter().all(|e| *e == published[0]), "the stored OrderShipped, id and all");
 }

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 /// Major version every type is currently published at (part of the type name).
 pub const CURRENT_MAJOR_VERSION: u32 = 1;
 
+/// Most lines (distinct skus) an order may have: inventory takes an order's
+/// stock in one TransactWriteItems, whose 100 actions are its reservation row
+/// and one stock update per sku.
+pub const MAX_ORDER_LINES: usize = 99;
+
 /// Which event; one SNS topic and one JSON Schema per variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EventType {

@@ -8,9 +8,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::guard::{Attempt, Deadline, Idempotency, IdempotencyError, Ticket};
+use crate::guard::Ticket;
 use crate::record::{Acquire, IdempotencyRecord, IdempotencyStore, Status, StoreError};
 
 pub const ATTR_ID: &str = "id";
@@ -271,43 +270,6 @@ impl DynamoDbStore {
                 _ => Err(unavailable(SdkError::ServiceError(e)).into()),
             },
             Err(e) => Err(unavailable(e).into()),
-        }
-    }
-}
-
-impl Idempotency<DynamoDbStore> {
-    /// `run_once` whose effect is itself a DynamoDB write: `work` returns its
-    /// output and the business writes; they commit with the COMPLETED record in
-    /// one transaction. A business condition failure writes neither and
-    /// releases the key.
-    pub async fn run_once_transactional<P, T, E, F, Fut>(
-        &self,
-        key: &str,
-        payload: &P,
-        deadline: Deadline,
-        work: F,
-    ) -> Result<T, IdempotencyError<E>>
-    where
-        P: Serialize + ?Sized,
-        T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(T, Vec<TransactWriteItem>), E>>,
-    {
-        let (ticket, (output, writes)) = match self.attempt(key, payload, deadline, work).await? {
-            Attempt::Saved(saved) => return Ok(saved),
-            Attempt::Ran(ticket, done) => (ticket, done),
-        };
-        match self.store().commit_with(&ticket, &output, writes).await {
-            Ok(()) => Ok(output),
-            Err(CommitError::BusinessCondition(failed)) => {
-                self.release(&ticket).await;
-                Err(IdempotencyError::BusinessConditionFailed { key: key.to_owned(), failed })
-            }
-            Err(CommitError::Store(e @ StoreError::OwnershipLost { .. })) => Err(e.into()),
-            Err(CommitError::Store(e)) => {
-                self.release(&ticket).await;
-                Err(e.into())
-            }
         }
     }
 }

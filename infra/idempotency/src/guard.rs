@@ -1,6 +1,7 @@
-//! `run_once`: the guard that turns at-least-once delivery into exactly-once effects.
+//! The guard of a request that has no business key (the HTTP API's
+//! Idempotency-Key): take the key, do the work, complete it with the result a
+//! repeat gets.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use shopsphere_events::ErrorClass;
+use shopsphere_runtime::Deadline;
 
 use crate::record::{Acquire, IdempotencyRecord, IdempotencyStore, Status, StoreError};
 
@@ -21,19 +23,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-    }
-}
-
-/// When the current invocation must be done (epoch ms), from the Lambda context.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Deadline(pub Option<i64>);
-
-impl From<&lambda_runtime::Context> for Deadline {
-    fn from(ctx: &lambda_runtime::Context) -> Self {
-        // `Context::default()` (tests, local invokes) has no deadline.
-        Deadline((ctx.deadline > 0).then(|| i64::try_from(ctx.deadline).unwrap_or(i64::MAX)))
+        shopsphere_runtime::now_ms()
     }
 }
 
@@ -47,48 +37,38 @@ pub struct IdempotencyConfig {
 
 impl Default for IdempotencyConfig {
     fn default() -> Self {
-        // 7 days: longer than SQS's default retention (4 days) of a message and its retries.
-        IdempotencyConfig {
-            record_ttl: Duration::from_secs(7 * 24 * 3600),
-            in_progress_fallback: Duration::from_secs(60),
-        }
+        // 30 days: longer than a message can live in the system, queue (4 days)
+        // then DLQ (14 days) then a redrive back to its queue (4 days), so a
+        // repeat of anything still in flight meets its record.
+        IdempotencyConfig { record_ttl: Duration::from_secs(30 * 24 * 3600), in_progress_fallback: Deadline::FALLBACK }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum IdempotencyError<E> {
+pub enum IdempotencyError {
     /// Another invocation holds the key right now; retry later.
     #[error("idempotency key {key} is already in progress")]
     AlreadyInProgress { key: String },
     /// The key was first used with another payload: a client or wiring bug.
     #[error("idempotency key {key} was already used with a different payload")]
     PayloadMismatch { key: String },
-    /// A business write of the transaction failed its condition; nothing was written.
-    #[error("transaction for idempotency key {key} cancelled: business write(s) {failed:?} failed their condition")]
-    BusinessConditionFailed { key: String, failed: Vec<usize> },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("saved result of idempotency key {key} cannot be read: {reason}")]
     CorruptResult { key: String, reason: String },
-    /// The guarded work itself failed (the key was released for a retry).
-    #[error(transparent)]
-    Work(E),
 }
 
-impl<E> IdempotencyError<E> {
-    /// Transient errors may succeed on redelivery; permanent ones never will.
-    /// `Work` errors are classified by the caller, so they are not covered here.
+impl IdempotencyError {
+    /// Transient errors may succeed on a retry; permanent ones never will.
     pub fn class(&self) -> ErrorClass {
         match self {
             IdempotencyError::AlreadyInProgress { .. } | IdempotencyError::Store(StoreError::Unavailable(_)) => {
                 ErrorClass::Transient
             }
             IdempotencyError::Store(StoreError::OwnershipLost { .. }) => ErrorClass::Transient,
-            IdempotencyError::BusinessConditionFailed { .. } => ErrorClass::Permanent,
             IdempotencyError::PayloadMismatch { .. }
             | IdempotencyError::CorruptResult { .. }
             | IdempotencyError::Store(StoreError::Corrupt { .. }) => ErrorClass::Permanent,
-            IdempotencyError::Work(_) => ErrorClass::Transient,
         }
     }
 }
@@ -126,13 +106,6 @@ pub enum Begin<T> {
     Done(T),
 }
 
-/// What [`Idempotency::attempt`] found: an earlier run's saved result, or
-/// our ticket and the output of the work just run.
-pub(crate) enum Attempt<T, W> {
-    Saved(T),
-    Ran(Ticket, W),
-}
-
 /// Hex SHA-256 of the payload's JSON: a repeat must carry the same payload.
 pub fn payload_hash<P: Serialize + ?Sized>(payload: &P) -> Result<String, serde_json::Error> {
     Ok(hex::encode(Sha256::digest(serde_json::to_vec(payload)?)))
@@ -158,67 +131,8 @@ impl<S: IdempotencyStore> Idempotency<S> {
         &self.store
     }
 
-    /// Run `work` once per key: the first call runs it and saves its result,
-    /// a repeat returns the saved result, a concurrent repeat gets
-    /// `AlreadyInProgress`, a repeat with another payload `PayloadMismatch`.
-    /// A failed `work` releases the key so a retry runs it again.
-    pub async fn run_once<P, T, E, F, Fut>(
-        &self,
-        key: &str,
-        payload: &P,
-        deadline: Deadline,
-        work: F,
-    ) -> Result<T, IdempotencyError<E>>
-    where
-        P: Serialize + ?Sized,
-        T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        match self.attempt(key, payload, deadline, work).await? {
-            Attempt::Saved(saved) => Ok(saved),
-            Attempt::Ran(ticket, output) => {
-                self.complete(&ticket, &output).await?;
-                Ok(output)
-            }
-        }
-    }
-
-    /// Take the key and run `work`, releasing the key when it fails; or find
-    /// the saved result of an earlier run. The caller completes the ticket.
-    pub(crate) async fn attempt<P, T, W, E, F, Fut>(
-        &self,
-        key: &str,
-        payload: &P,
-        deadline: Deadline,
-        work: F,
-    ) -> Result<Attempt<T, W>, IdempotencyError<E>>
-    where
-        P: Serialize + ?Sized,
-        T: DeserializeOwned,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<W, E>>,
-    {
-        let ticket = match self.begin(key, payload, deadline).await? {
-            Begin::Done(saved) => return Ok(Attempt::Saved(saved)),
-            Begin::Run(ticket) => ticket,
-        };
-        match work().await {
-            Ok(output) => Ok(Attempt::Ran(ticket, output)),
-            Err(e) => {
-                self.release(&ticket).await;
-                Err(IdempotencyError::Work(e))
-            }
-        }
-    }
-
     /// Take the key, or learn that the work was done (or is being done).
-    pub async fn begin<P, T, E>(
-        &self,
-        key: &str,
-        payload: &P,
-        deadline: Deadline,
-    ) -> Result<Begin<T>, IdempotencyError<E>>
+    pub async fn begin<P, T>(&self, key: &str, payload: &P, deadline: Deadline) -> Result<Begin<T>, IdempotencyError>
     where
         P: Serialize + ?Sized,
         T: DeserializeOwned,
@@ -258,7 +172,7 @@ impl<S: IdempotencyStore> Idempotency<S> {
     }
 
     /// Save `output` as the key's result.
-    pub async fn complete<T: Serialize, E>(&self, ticket: &Ticket, output: &T) -> Result<(), IdempotencyError<E>> {
+    pub async fn complete<T: Serialize>(&self, ticket: &Ticket, output: &T) -> Result<(), IdempotencyError> {
         let completed = ticket
             .completed_record(output)
             .map_err(|e| IdempotencyError::CorruptResult { key: ticket.key.clone(), reason: e.to_string() })?;

@@ -1,11 +1,11 @@
-//! Exactly-once effects over at-least-once delivery (DESIGN.md §5).
+//! The Powertools-compatible idempotency record, for what has no business key
+//! to guard it: the HTTP API's Idempotency-Key (docs/adr/0002). Consumers do
+//! not use it: their guard is a business row (docs/adr/0005).
 //!
-//! A guard ([`Idempotency::run_once`]) keyed by `<function>#<event id>` (or the
-//! API's Idempotency-Key) stores an INPROGRESS record with a conditional put,
-//! runs the work, and replaces the record with COMPLETED + the saved result.
-//! Repeats get the saved result; concurrent repeats are told to retry. The
-//! DynamoDB adapter can commit the COMPLETED record in the same transaction as
-//! the business write ([`Idempotency::run_once_transactional`]).
+//! [`Idempotency::begin`] takes a key with a conditional put of an INPROGRESS
+//! record (or finds the saved result of an earlier request); the DynamoDB
+//! adapter commits the COMPLETED record in the same transaction as the
+//! business write ([`DynamoDbStore::commit_with`]).
 
 pub mod dynamodb;
 pub mod guard;
@@ -13,8 +13,6 @@ pub mod memory;
 pub mod record;
 
 pub use dynamodb::{CommitError, DynamoDbStore};
-pub use guard::{
-    Begin, Clock, Deadline, Idempotency, IdempotencyConfig, IdempotencyError, SystemClock, Ticket, payload_hash,
-};
+pub use guard::{Begin, Clock, Idempotency, IdempotencyConfig, IdempotencyError, SystemClock, Ticket, payload_hash};
 pub use memory::InMemoryStore;
 pub use record::{Acquire, IdempotencyRecord, IdempotencyStore, Status, StoreError};

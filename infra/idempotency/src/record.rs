@@ -2,6 +2,8 @@
 
 use std::future::Future;
 
+use shopsphere_runtime::BoxError;
+
 /// Record status, spelled as Powertools for AWS Lambda spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -64,8 +66,6 @@ pub enum Acquire {
     /// A live record already holds the key.
     Existing(IdempotencyRecord),
 }
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use shopsphere_idempotency::dynamodb::{ACQUIRE_CONDITION, OWNER_CONDITION};
 use shopsphere_idempotency::*;
+use shopsphere_runtime::Deadline;
 
 const TABLE: &str = "idempotency";
 
@@ -175,6 +176,14 @@ fn cancelled(codes: &'static [&'static str]) -> TransactWriteItemsError {
     )
 }
 
+/// The ticket `begin` hands out for `fn#e1` (acquired through the mock).
+async fn ticket(client: Client) -> (DynamoDbStore, Ticket) {
+    let store = DynamoDbStore::new(client, TABLE);
+    let g = Idempotency::new(store.clone());
+    let Begin::Run(ticket) = g.begin::<_, u32>("fn#e1", "p", Deadline::default()).await.unwrap() else { panic!() };
+    (store, ticket)
+}
+
 #[tokio::test]
 async fn transactional_completion_commits_business_write_and_record_together() {
     let transact = mock!(Client::transact_write_items)
@@ -191,44 +200,25 @@ async fn transactional_completion_commits_business_write_and_record_together() {
                 })
         })
         .then_output(|| TransactWriteItemsOutput::builder().build());
-    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&acquire_ok(), &transact]);
-    let g = Idempotency::new(DynamoDbStore::new(client, TABLE));
-    let out: Result<u32, IdempotencyError<()>> = g
-        .run_once_transactional("fn#e1", "p", Deadline::default(), || async { Ok((5u32, vec![business_put()])) })
-        .await;
-    assert_eq!(out.unwrap(), 5);
+    let (store, ticket) = ticket(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&acquire_ok(), &transact])).await;
+    store.commit_with(&ticket, &5u32, vec![business_put()]).await.unwrap();
     assert_eq!(transact.num_calls(), 1);
 }
 
 #[tokio::test]
-async fn a_failed_business_condition_releases_the_key_and_names_the_write() {
+async fn a_failed_business_condition_names_the_write() {
     let transact = mock!(Client::transact_write_items).then_error(|| cancelled(&["ConditionalCheckFailed", "None"]));
-    let release = mock!(Client::delete_item).then_output(|| DeleteItemOutput::builder().build());
-    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&acquire_ok(), &transact, &release]);
-    let g = Idempotency::new(DynamoDbStore::new(client, TABLE));
-    let err = g
-        .run_once_transactional::<_, u32, (), _, _>("fn#e1", "p", Deadline::default(), || async {
-            Ok((5u32, vec![business_put()]))
-        })
-        .await
-        .unwrap_err();
-    assert!(matches!(&err, IdempotencyError::BusinessConditionFailed { failed, .. } if failed == &[0]), "{err:?}");
-    assert_eq!(release.num_calls(), 1);
+    let (store, ticket) = ticket(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&acquire_ok(), &transact])).await;
+    let err = store.commit_with(&ticket, &5u32, vec![business_put()]).await.unwrap_err();
+    assert!(matches!(&err, CommitError::BusinessCondition(failed) if failed == &[0]), "{err:?}");
 }
 
 #[tokio::test]
 async fn a_failed_completion_condition_means_ownership_was_lost() {
     let transact = mock!(Client::transact_write_items).then_error(|| cancelled(&["None", "ConditionalCheckFailed"]));
-    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&acquire_ok(), &transact]);
-    let g = Idempotency::new(DynamoDbStore::new(client, TABLE));
-    let err = g
-        .run_once_transactional::<_, u32, (), _, _>("fn#e1", "p", Deadline::default(), || async {
-            Ok((5u32, vec![business_put()]))
-        })
-        .await
-        .unwrap_err();
-    assert!(matches!(err, IdempotencyError::Store(StoreError::OwnershipLost { .. })), "{err:?}");
-    assert_eq!(err.class(), shopsphere_events::ErrorClass::Transient);
+    let (store, ticket) = ticket(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&acquire_ok(), &transact])).await;
+    let err = store.commit_with(&ticket, &5u32, vec![business_put()]).await.unwrap_err();
+    assert!(matches!(err, CommitError::Store(StoreError::OwnershipLost { .. })), "{err:?}");
 }
 
 #[test]

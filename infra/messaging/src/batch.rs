@@ -1,7 +1,9 @@
-//! The SQS batch processor: decode, run the handler per record (concurrently,
-//! bounded), answer with the failed ids (ReportBatchItemFailures), dead-letter
-//! permanent failures at once.
+//! The SQS batch processor: decode, run the handler once per event
+//! (concurrently, bounded, within the invocation's deadline), publish what the
+//! batch caused in one go, answer with the failed ids (ReportBatchItemFailures),
+//! dead-letter permanent failures at once.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
@@ -9,11 +11,12 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
 use shopsphere_events::{DecodeError, Envelope, ErrorClass, decode_sqs_body};
-use shopsphere_idempotency::IdempotencyError;
-use shopsphere_runtime::error_chain;
-use tracing::{Instrument, field};
+use shopsphere_runtime::dynamodb::TableError;
+use shopsphere_runtime::{BoxError, Deadline, error_chain, now_ms};
+use tracing::{Instrument, Span, field};
+use uuid::Uuid;
 
-use crate::publisher::{BoxError, PublishError};
+use crate::publisher::{PublishError, Publisher, Unpublished};
 
 /// A handler's failure, classified by type.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,10 @@ pub enum HandlerError {
     /// May succeed on redelivery: the record is reported failed and retried.
     #[error("{0}")]
     Transient(#[source] BoxError),
+    /// Another invocation holds this work (its lease) for `retry_after`: the
+    /// record comes back once the lease has run out, not before.
+    #[error("{what} (held for {retry_after:?} more)")]
+    Held { what: String, retry_after: Duration },
     /// Will never succeed: the record goes to the DLQ with `code` and `reason`.
     #[error("{code}: {reason}")]
     Permanent { code: String, reason: String },
@@ -38,7 +45,7 @@ impl HandlerError {
     fn classified(class: ErrorClass, code: &str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
         match class {
             ErrorClass::Transient => HandlerError::transient(error),
-            ErrorClass::Permanent => HandlerError::permanent(code, error.to_string()),
+            ErrorClass::Permanent => HandlerError::permanent(code, error_chain(&error)),
         }
     }
 }
@@ -55,19 +62,16 @@ impl From<PublishError> for HandlerError {
     }
 }
 
-impl<E: Into<HandlerError> + std::error::Error + Send + Sync + 'static> From<IdempotencyError<E>> for HandlerError {
-    fn from(e: IdempotencyError<E>) -> Self {
-        match e {
-            IdempotencyError::Work(inner) => inner.into(),
-            other => {
-                let code = match &other {
-                    IdempotencyError::PayloadMismatch { .. } => "idempotency_payload_mismatch",
-                    IdempotencyError::BusinessConditionFailed { .. } => "business_condition_failed",
-                    _ => "idempotency",
-                };
-                HandlerError::classified(other.class(), code, other)
-            }
-        }
+impl From<Unpublished> for HandlerError {
+    fn from(e: Unpublished) -> Self {
+        e.error.into()
+    }
+}
+
+impl From<TableError> for HandlerError {
+    fn from(e: TableError) -> Self {
+        let class = if e.transient { ErrorClass::Transient } else { ErrorClass::Permanent };
+        HandlerError::classified(class, "table_request_rejected", e)
     }
 }
 
@@ -116,7 +120,7 @@ impl Backoff {
 
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
-    /// Records handled at once within one invocation.
+    /// Events handled at once within one invocation.
     pub concurrency: usize,
     /// Delay transient retries by ChangeMessageVisibility; `None`: the queue's visibility timeout.
     pub backoff: Option<Backoff>,
@@ -128,11 +132,22 @@ impl Default for ProcessorConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    DeadLettered,
-    Failed,
+/// Of the invocation's time, what handling stops short of: the publish, the
+/// DLQ sends, the retry delays and the answer itself must fit in it.
+pub const ANSWER_RESERVE: Duration = Duration::from_millis(1500);
+
+/// One record of the batch, decoded.
+struct Record<'a> {
+    message: &'a SqsMessage,
+    meta: RecordMeta,
+    decoded: Result<Envelope, DecodeError>,
+}
+
+/// Records carrying the same event (same id, same replay): handled once.
+struct Group {
+    records: Vec<usize>,
+    span: Span,
+    result: Result<Vec<Envelope>, HandlerError>,
 }
 
 /// Processes SQS batches for one function.
@@ -154,96 +169,199 @@ impl<Q: QueueOps> BatchProcessor<Q> {
         self.queue
     }
 
-    /// Handle every record; the response lists exactly the records to retry.
-    /// Never fails as a whole: a batch where every record failed lists them all.
-    pub async fn process<H, Fut>(&self, event: SqsEvent, handler: H) -> SqsBatchResponse
+    /// Handle every record and publish the events the handlers return, once
+    /// for the whole batch; the response lists exactly the records to retry.
+    /// An event that came twice in the batch is handled once and both copies
+    /// share its outcome. Never fails as a whole: a batch where every record
+    /// failed lists them all.
+    pub async fn process<H, Fut, P>(
+        &self,
+        event: SqsEvent,
+        deadline: Deadline,
+        publisher: &P,
+        handler: H,
+    ) -> SqsBatchResponse
     where
         H: Fn(Envelope, RecordMeta) -> Fut,
-        Fut: Future<Output = Result<(), HandlerError>>,
+        Fut: Future<Output = Result<Vec<Envelope>, HandlerError>>,
+        P: Publisher,
     {
-        let outcomes: Vec<(Option<String>, Outcome)> = futures::stream::iter(&event.records)
-            .map(|message| async { (message.message_id.clone(), self.process_record(message, &handler).await) })
-            .buffer_unordered(self.config.concurrency.max(1))
+        let records: Vec<Record<'_>> = event.records.iter().map(decode).collect();
+        let work_until = deadline.0.map(|d| d.saturating_sub(duration_ms(ANSWER_RESERVE)));
+        let mut groups: Vec<Group> = futures::stream::iter(group(&records))
+            .map(|members| self.run_group(&records, members, work_until, &handler))
+            .buffered(self.config.concurrency.max(1))
             .collect()
             .await;
+        self.publish(&mut groups, deadline, publisher).await;
+
         let mut response = SqsBatchResponse::default();
-        let (mut dead_lettered, mut failed) = (0, 0);
-        for (message_id, outcome) in outcomes {
-            match outcome {
-                Outcome::Done => {}
-                Outcome::DeadLettered => dead_lettered += 1,
-                Outcome::Failed => {
-                    failed += 1;
-                    response.add_failure(message_id.unwrap_or_default());
+        let (mut dead_lettered, mut failed, mut copies) = (0, 0, 0);
+        for group in &groups {
+            copies += group.records.len() - 1;
+            let leader = &records[group.records[0]];
+            let retry = match &group.result {
+                Ok(_) => continue,
+                Err(HandlerError::Permanent { code, reason }) => {
+                    let letter = DeadLetter { message: leader.message, code, reason };
+                    match self.queue.dead_letter(letter).instrument(group.span.clone()).await {
+                        Ok(()) => {
+                            group.span.in_scope(|| tracing::error!(code, reason, "permanent failure: sent to the DLQ"));
+                            dead_lettered += 1;
+                            continue;
+                        }
+                        Err(e) => {
+                            // Not on the DLQ, so not acked: SQS redelivers it.
+                            group.span.in_scope(|| {
+                                tracing::error!(code, reason, error = %error_chain(&*e), "permanent failure, DLQ send failed: left for retry")
+                            });
+                            None
+                        }
+                    }
+                }
+                Err(HandlerError::Held { retry_after, .. }) => Some(*retry_after),
+                Err(HandlerError::Transient(_)) => None,
+            };
+            for &i in &group.records {
+                let record = &records[i];
+                failed += 1;
+                response.add_failure(record.meta.message_id.clone());
+                let backoff = self.config.backoff.map(|b| b.delay(record.meta.receive_count));
+                if let Some(delay) = backoff.into_iter().chain(retry).max()
+                    && let Err(e) = self.queue.delay_retry(record.message, delay).instrument(group.span.clone()).await
+                {
+                    group.span.in_scope(|| tracing::warn!(error = %error_chain(&*e), "could not delay the retry"));
                 }
             }
         }
-        tracing::info!(records = event.records.len(), failed, dead_lettered, "batch processed");
+        tracing::info!(records = records.len(), failed, dead_lettered, copies, "batch processed");
         response
     }
 
-    async fn process_record<H, Fut>(&self, message: &SqsMessage, handler: &H) -> Outcome
+    async fn run_group<H, Fut>(
+        &self,
+        records: &[Record<'_>],
+        members: Vec<usize>,
+        work_until: Option<i64>,
+        handler: &H,
+    ) -> Group
     where
         H: Fn(Envelope, RecordMeta) -> Fut,
-        Fut: Future<Output = Result<(), HandlerError>>,
+        Fut: Future<Output = Result<Vec<Envelope>, HandlerError>>,
     {
-        let meta = RecordMeta {
-            message_id: message.message_id.clone().unwrap_or_default(),
-            receive_count: message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
-            replay_id: message.message_attributes.get(REPLAY_ID).and_then(|a| a.string_value.clone()),
-        };
+        let leader = &records[members[0]];
         let span = tracing::info_span!(
             "sqs_record",
-            message_id = %meta.message_id,
-            receive_count = meta.receive_count,
+            message_id = %leader.meta.message_id,
+            receive_count = leader.meta.receive_count,
             event_id = field::Empty,
             event_type = field::Empty,
             correlation_id = field::Empty,
         );
-        async {
-            let result = match decode_sqs_body(message.body.as_deref().unwrap_or_default()) {
-                Ok(envelope) => {
-                    span.record("event_id", field::display(envelope.id));
-                    span.record("event_type", envelope.kind().name());
-                    span.record("correlation_id", envelope.correlationid.as_str());
-                    AssertUnwindSafe(handler(envelope, meta.clone()))
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|panic| Err(HandlerError::transient(panic_message(&panic))))
-                }
-                Err(e) => Err(e.into()),
-            };
-            match result {
-                Ok(()) => Outcome::Done,
-                Err(HandlerError::Permanent { code, reason }) => {
-                    let letter = DeadLetter { message, code: &code, reason: &reason };
-                    match self.queue.dead_letter(letter).await {
-                        Ok(()) => {
-                            tracing::error!(code, reason, "permanent failure: sent to the DLQ");
-                            Outcome::DeadLettered
-                        }
-                        Err(e) => {
-                            // Not on the DLQ, so not acked: SQS redelivers it.
-                            tracing::error!(code, reason, error = %error_chain(&*e), "permanent failure, DLQ send failed: left for retry");
-                            Outcome::Failed
-                        }
-                    }
-                }
-                Err(HandlerError::Transient(e)) => {
-                    tracing::warn!(error = %error_chain(&*e), "transient failure: will be retried");
-                    if let Some(backoff) = self.config.backoff {
-                        let delay = backoff.delay(meta.receive_count);
-                        if let Err(e) = self.queue.delay_retry(message, delay).await {
-                            tracing::warn!(error = %error_chain(&*e), "could not delay the retry");
-                        }
-                    }
-                    Outcome::Failed
-                }
+        let result = async {
+            if members.len() > 1 {
+                tracing::info!(copies = members.len() - 1, "the same event came more than once in this batch");
             }
+            let envelope = match &leader.decoded {
+                Ok(envelope) => envelope.clone(),
+                Err(e) => return Err(e.clone().into()),
+            };
+            Span::current().record("event_id", field::display(envelope.id));
+            Span::current().record("event_type", envelope.kind().name());
+            Span::current().record("correlation_id", envelope.correlationid.as_str());
+            let work = AssertUnwindSafe(handler(envelope, leader.meta.clone())).catch_unwind();
+            let outcome = match work_until {
+                Some(until) => {
+                    let left = Duration::from_millis(u64::try_from(until - now_ms()).unwrap_or(0));
+                    match tokio::time::timeout(left, work).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => return Err(HandlerError::transient("not done before the invocation's deadline")),
+                    }
+                }
+                None => work.await,
+            };
+            let result = outcome.unwrap_or_else(|panic| Err(HandlerError::transient(panic_message(&panic))));
+            if let Err(e @ (HandlerError::Transient(_) | HandlerError::Held { .. })) = &result {
+                let chain = error_chain(e);
+                tracing::warn!(error = %chain, "transient failure: will be retried");
+            }
+            result
         }
         .instrument(span.clone())
-        .await
+        .await;
+        Group { records: members, span, result }
     }
+
+    /// Publish every event the batch caused in one go (PublishBatch per topic);
+    /// the groups whose events did not all get out fail, so SQS retries them
+    /// and their guard rows re-publish.
+    async fn publish<P: Publisher>(&self, groups: &mut [Group], deadline: Deadline, publisher: &P) {
+        let events: Vec<Envelope> = groups.iter().filter_map(|g| g.result.as_ref().ok()).flatten().cloned().collect();
+        if events.is_empty() {
+            return;
+        }
+        let publish = publisher.publish_all(&events);
+        let result = match deadline.remaining(now_ms()) {
+            Some(left) => {
+                tokio::time::timeout(left.saturating_sub(ANSWER_RESERVE / 2), publish).await.unwrap_or_else(|_| {
+                    Err(Unpublished {
+                        events: events.iter().map(|e| e.id).collect(),
+                        error: PublishError::Sns("no answer before the invocation's deadline".into()),
+                    })
+                })
+            }
+            None => publish.await,
+        };
+        let Err(unpublished) = result else { return };
+        tracing::warn!(error = %error_chain(&unpublished), "events not published: their records are retried");
+        let class = unpublished.error.class();
+        for group in groups.iter_mut() {
+            let missed = match &group.result {
+                Ok(events) => events.iter().any(|e| unpublished.events.contains(&e.id)),
+                Err(_) => false,
+            };
+            if missed {
+                let reason = error_chain(&unpublished);
+                group.result = Err(match class {
+                    ErrorClass::Transient => HandlerError::transient(reason),
+                    ErrorClass::Permanent => HandlerError::permanent("publish_rejected", reason),
+                });
+            }
+        }
+    }
+}
+
+fn decode(message: &SqsMessage) -> Record<'_> {
+    let meta = RecordMeta {
+        message_id: message.message_id.clone().unwrap_or_default(),
+        receive_count: message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+        replay_id: message.message_attributes.get(REPLAY_ID).and_then(|a| a.string_value.clone()),
+    };
+    Record { message, meta, decoded: decode_sqs_body(message.body.as_deref().unwrap_or_default()) }
+}
+
+/// Indexes of the records, grouped by the event they carry (id and replay);
+/// an undecodable record is a group of its own.
+fn group(records: &[Record<'_>]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut by_event: HashMap<(Uuid, Option<&str>), usize> = HashMap::new();
+    for (i, record) in records.iter().enumerate() {
+        match &record.decoded {
+            Ok(envelope) => match by_event.entry((envelope.id, record.meta.replay_id.as_deref())) {
+                std::collections::hash_map::Entry::Occupied(g) => groups[*g.get()].push(i),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(groups.len());
+                    groups.push(vec![i]);
+                }
+            },
+            Err(_) => groups.push(vec![i]),
+        }
+    }
+    groups
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Records dead letters and retry delays in memory, for handler tests.

@@ -6,31 +6,26 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
-use shopsphere_events::EventType;
-use shopsphere_idempotency::{DynamoDbStore, Idempotency};
-use shopsphere_runtime::{ConfigError, env_or, env_var};
+use shopsphere_runtime::dynamodb::Table;
+use shopsphere_runtime::{ConfigError, env_or};
 
 use crate::batch::{Backoff, BatchProcessor, ProcessorConfig};
-use crate::consumer::{Consumer, DynamoDbSink, Service, TransactWrites};
+use crate::consumer::{Consumer, Service};
 use crate::publisher::{SnsPublisher, TopicMap};
 use crate::sqs::SqsQueue;
 
-/// A consumer function as deployed: DynamoDB idempotency and effects, SNS out, SQS in.
-pub struct SqsFunction<Svc, W> {
-    consumer: Consumer<Svc, DynamoDbSink<W>, DynamoDbStore, SnsPublisher>,
+/// A consumer function as deployed: SNS out, SQS in.
+pub struct SqsFunction<Svc> {
+    consumer: Consumer<Svc, SnsPublisher>,
     processor: BatchProcessor<SqsQueue>,
+    tables: Vec<Table>,
 }
 
-impl<Svc, W> SqsFunction<Svc, W>
-where
-    Svc: Service,
-    W: TransactWrites<Svc::Effect>,
-{
-    /// Reads `IDEMPOTENCY_TABLE`, `QUEUE_URL`, `DLQ_URL`, the `<TYPE>_TOPIC_ARN`
-    /// of every type in `publishes`, and optionally `RECORD_CONCURRENCY` (10)
-    /// and `RETRY_BACKOFF_BASE_SECONDS` (off).
-    pub fn from_env(config: &SdkConfig, service: Svc, writes: W, publishes: &[EventType]) -> Result<Self, ConfigError> {
-        let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(config), env_var("IDEMPOTENCY_TABLE")?);
+impl<Svc: Service> SqsFunction<Svc> {
+    /// Reads `QUEUE_URL`, `DLQ_URL`, the `<TYPE>_TOPIC_ARN` of every type the
+    /// service publishes, and optionally `RECORD_CONCURRENCY` (10) and
+    /// `RETRY_BACKOFF_BASE_SECONDS` (off).
+    pub fn from_env(config: &SdkConfig, service: Svc) -> Result<Self, ConfigError> {
         let backoff_base: u64 = env_or("RETRY_BACKOFF_BASE_SECONDS", 0)?;
         let processor_config = ProcessorConfig {
             concurrency: env_or("RECORD_CONCURRENCY", 10)?,
@@ -40,20 +35,29 @@ where
         Ok(SqsFunction {
             consumer: Consumer {
                 service,
-                sink: DynamoDbSink::new(store.clone(), writes),
-                idempotency: Idempotency::new(store),
-                publisher: SnsPublisher::new(aws_sdk_sns::Client::new(config), TopicMap::from_env(publishes)?),
+                publisher: SnsPublisher::new(aws_sdk_sns::Client::new(config), TopicMap::from_env(Svc::PUBLISHES)?),
             },
             processor: BatchProcessor::new(SqsQueue::from_env(aws_sdk_sqs::Client::new(config))?, processor_config),
+            tables: Vec::new(),
         })
     }
 
-    pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Infallible> {
-        Ok(self.consumer.handle_lambda(&self.processor, event).await)
+    /// A table of the service's, to open DynamoDB's connection with at init.
+    pub fn warming(mut self, table: &Table) -> Self {
+        self.tables.push(table.clone());
+        self
     }
 
-    /// Serve invocations until the runtime stops.
+    pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Infallible> {
+        // Boxed: with the runtime's own layers, the batch future is one type too deep to lay out.
+        Ok(Box::pin(self.consumer.handle_lambda(&self.processor, event)).await)
+    }
+
+    /// Open the connections the first batch will use (DynamoDB, SNS, SQS),
+    /// then serve invocations until the runtime stops.
     pub async fn run(self) -> Result<(), lambda_runtime::Error> {
+        let tables = futures::future::join_all(self.tables.iter().map(Table::warm_up));
+        tokio::join!(tables, self.consumer.publisher.warm_up(), self.processor.queue().warm_up());
         lambda_runtime::run(service_fn(|event| self.handle(event))).await
     }
 }

@@ -1,6 +1,7 @@
-//! Messaging for ShopSphere functions (DESIGN.md §4, §5): the [`Publisher`]
-//! port with its SNS adapter, and the SQS [`BatchProcessor`] that reports
-//! partial batch failures and dead-letters permanent ones with their reason.
+//! Messaging for ShopSphere functions (docs/architecture.md): the [`Publisher`]
+//! port with its SNS adapter, the SQS [`BatchProcessor`] that reports partial
+//! batch failures and dead-letters permanent ones with their reason, and the
+//! [`Consumer`] loop whose services make each effect once.
 
 pub mod batch;
 pub mod consumer;
@@ -12,9 +13,7 @@ pub mod testing;
 pub use batch::{
     Backoff, BatchProcessor, DeadLetter, HandlerError, InMemoryQueue, ProcessorConfig, QueueOps, RecordMeta,
 };
-pub use consumer::{
-    ApplyEffect, Consumer, Decision, DynamoDbSink, EffectSink, Emitted, InMemorySink, Service, TransactWrites,
-};
+pub use consumer::{Consumer, Outcome, REPEAT_RECOGNISED, Service, StoredEvents};
 pub use lambda::SqsFunction;
-pub use publisher::{InMemoryPublisher, PublishError, Publisher, RejectedEntry, SnsPublisher, TopicMap};
+pub use publisher::{InMemoryPublisher, PublishError, Publisher, RejectedEntry, SnsPublisher, TopicMap, Unpublished};
 pub use sqs::SqsQueue;

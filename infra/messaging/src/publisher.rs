@@ -7,14 +7,13 @@ use std::time::Duration;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use shopsphere_events::{Envelope, ErrorClass, EventType};
-use shopsphere_runtime::{ConfigError, env_var};
+use shopsphere_runtime::{BoxError, ConfigError, env_var};
+use uuid::Uuid;
 
 /// SNS accepts at most ten entries per PublishBatch.
 pub const SNS_BATCH_LIMIT: usize = 10;
 /// Attempts per batch entry that SNS reports failed (not sender faults).
 const ENTRY_ATTEMPTS: u32 = 3;
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One entry SNS would not take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +38,16 @@ fn describe(entries: &[RejectedEntry]) -> String {
     entries.iter().map(|e| format!("{} ({}: {})", e.event_id, e.code, e.message)).collect::<Vec<_>>().join(", ")
 }
 
+/// Events that are not on their topics after `publish_all`, and why (the
+/// first failure; the others were of the same request or kind).
+#[derive(Debug, thiserror::Error)]
+#[error("{} event(s) not published", .events.len())]
+pub struct Unpublished {
+    pub events: Vec<Uuid>,
+    #[source]
+    pub error: PublishError,
+}
+
 impl PublishError {
     pub fn class(&self) -> ErrorClass {
         match self {
@@ -51,11 +60,12 @@ impl PublishError {
 
 /// Where events go. Implemented by [`SnsPublisher`]; domain tests use fakes.
 pub trait Publisher: Send + Sync {
-    /// Publish every event, or fail; on success each is on its topic.
-    fn publish_all(&self, events: &[Envelope]) -> impl Future<Output = Result<(), PublishError>> + Send;
+    /// Publish every event; on success each is on its topic, else the error
+    /// names those that are not (the others went out).
+    fn publish_all(&self, events: &[Envelope]) -> impl Future<Output = Result<(), Unpublished>> + Send;
 
     fn publish(&self, event: &Envelope) -> impl Future<Output = Result<(), PublishError>> + Send {
-        self.publish_all(std::slice::from_ref(event))
+        async move { self.publish_all(std::slice::from_ref(event)).await.map_err(|e| e.error) }
     }
 }
 
@@ -99,6 +109,15 @@ pub struct SnsPublisher {
 impl SnsPublisher {
     pub fn new(client: Client, topics: TopicMap) -> Self {
         SnsPublisher { client, topics }
+    }
+
+    /// Open the connection to SNS at init (GetTopicAttributes of one of its
+    /// topics), so the first publish pays no handshake; a failure is only logged.
+    pub async fn warm_up(&self) {
+        let Some(topic) = self.topics.0.values().next() else { return };
+        if let Err(e) = self.client.get_topic_attributes().topic_arn(topic).send().await {
+            tracing::warn!(topic, error = %shopsphere_runtime::error_chain(&e), "warm-up request failed");
+        }
     }
 
     fn topic(&self, event: &Envelope) -> Result<&str, PublishError> {
@@ -168,22 +187,46 @@ impl SnsPublisher {
 }
 
 impl Publisher for SnsPublisher {
-    async fn publish_all(&self, events: &[Envelope]) -> Result<(), PublishError> {
-        match events {
-            [] => Ok(()),
-            [event] => self.publish_one(event).await,
-            events => {
-                let mut by_topic: BTreeMap<&str, Vec<&Envelope>> = BTreeMap::new();
-                for event in events {
-                    by_topic.entry(self.topic(event)?).or_default().push(event);
+    /// One Publish for a lone event, else one PublishBatch per topic and ten
+    /// events; a failed request or entry does not stop the others.
+    async fn publish_all(&self, events: &[Envelope]) -> Result<(), Unpublished> {
+        let mut by_topic: BTreeMap<&str, Vec<&Envelope>> = BTreeMap::new();
+        let mut unpublished = Vec::new();
+        let mut first_error = None;
+        for event in events {
+            match self.topic(event) {
+                Ok(topic) => by_topic.entry(topic).or_default().push(event),
+                Err(e) => {
+                    unpublished.push(event.id);
+                    first_error.get_or_insert(e);
                 }
-                for (topic, events) in by_topic {
-                    for chunk in events.chunks(SNS_BATCH_LIMIT) {
-                        self.publish_chunk(topic, chunk).await?;
-                    }
-                }
-                Ok(())
             }
+        }
+        for (topic, events) in by_topic {
+            for chunk in events.chunks(SNS_BATCH_LIMIT) {
+                let result = match chunk {
+                    [event] => self.publish_one(event).await,
+                    chunk => self.publish_chunk(topic, chunk).await,
+                };
+                if let Err(e) = result {
+                    match &e {
+                        PublishError::Rejected(entries) => {
+                            unpublished.extend(
+                                chunk
+                                    .iter()
+                                    .map(|c| c.id)
+                                    .filter(|id| entries.iter().any(|r| r.event_id == id.to_string())),
+                            );
+                        }
+                        _ => unpublished.extend(chunk.iter().map(|c| c.id)),
+                    }
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(error) => Err(Unpublished { events: unpublished, error }),
         }
     }
 }
@@ -201,7 +244,7 @@ impl InMemoryPublisher {
 }
 
 impl Publisher for InMemoryPublisher {
-    async fn publish_all(&self, events: &[Envelope]) -> Result<(), PublishError> {
+    async fn publish_all(&self, events: &[Envelope]) -> Result<(), Unpublished> {
         self.published.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(events);
         Ok(())
     }

@@ -5,15 +5,15 @@ use std::time::Duration;
 use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
-use shopsphere_runtime::{ConfigError, env_var};
+use shopsphere_runtime::{BoxError, ConfigError, env_var};
 
-use crate::batch::{DeadLetter, QueueOps};
-use crate::publisher::BoxError;
+use crate::batch::{DeadLetter, QueueOps, REPLAY_ID};
 
 /// Longest reason kept in the `error_reason` attribute.
 pub const MAX_REASON_CHARS: usize = 4096;
-/// Attributes of the original message carried over to the DLQ copy.
-const CARRIED_ATTRIBUTES: [&str; 2] = ["event_type", "correlation_id"];
+/// Attributes of the original message carried over to the DLQ copy (and
+/// back by a redrive): a replay stays a replay.
+const CARRIED_ATTRIBUTES: [&str; 3] = ["event_type", "correlation_id", REPLAY_ID];
 /// SQS rejects empty bodies; an empty poison message is kept as this text.
 pub const EMPTY_BODY_MARKER: &str = "(empty body)";
 
@@ -28,6 +28,15 @@ pub struct SqsQueue {
 impl SqsQueue {
     pub fn new(client: Client, queue_url: impl Into<String>, dlq_url: impl Into<String>) -> Self {
         SqsQueue { client, queue_url: queue_url.into(), dlq_url: dlq_url.into() }
+    }
+
+    /// Open the connection to SQS at init (GetQueueAttributes of the DLQ), so
+    /// the first dead letter or retry delay pays no handshake; a failure is only logged.
+    pub async fn warm_up(&self) {
+        let arn = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+        if let Err(e) = self.client.get_queue_attributes().queue_url(&self.dlq_url).attribute_names(arn).send().await {
+            tracing::warn!(queue = %self.dlq_url, error = %shopsphere_runtime::error_chain(&e), "warm-up request failed");
+        }
     }
 
     /// From `QUEUE_URL` and `DLQ_URL`.
@@ -47,8 +56,6 @@ fn truncated(text: &str, max_chars: usize) -> String {
     }
 }
 
-/// What the dead-lettered copy's attributes say (besides the carried ones):
-/// why, from where, when. A redrive drops them again.
 /// A queue's (visible, in flight) message counts: approximate, as SQS keeps them.
 pub async fn queue_depth(client: &Client, url: &str) -> Result<(u64, u64), BoxError> {
     use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
@@ -66,15 +73,29 @@ pub async fn queue_depth(client: &Client, url: &str) -> Result<(u64, u64), BoxEr
     Ok((count(ApproximateNumberOfMessages), count(ApproximateNumberOfMessagesNotVisible)))
 }
 
-pub const DEAD_LETTER_ATTRIBUTES: [&str; 6] =
-    ["error_code", "error_reason", "failed_at", "source_queue_arn", "original_message_id", "receive_count"];
+/// What the dead-lettered copy's attributes say (besides the carried ones):
+/// why, how bad, from where, when. A redrive drops them again.
+pub const DEAD_LETTER_ATTRIBUTES: [&str; 7] = [
+    "error_code",
+    "error_class",
+    "error_reason",
+    "failed_at",
+    "source_queue_arn",
+    "original_message_id",
+    "receive_count",
+];
+
+/// `error_class` of a record the processor dead-lettered: it will fail the
+/// same way again, so `shopsphere dlq redrive` leaves it unless forced.
+pub const PERMANENT: &str = "permanent";
 
 /// The message attributes of a dead-lettered copy: why, from where, when.
 pub fn dead_letter_attributes(letter: &DeadLetter<'_>) -> Vec<(String, MessageAttributeValue)> {
     let message = letter.message;
-    let [code, reason, failed_at, source, original, receive_count] = DEAD_LETTER_ATTRIBUTES;
+    let [code, class, reason, failed_at, source, original, receive_count] = DEAD_LETTER_ATTRIBUTES;
     let mut attrs = vec![
         (code.to_owned(), string_attribute(letter.code)),
+        (class.to_owned(), string_attribute(PERMANENT)),
         (reason.to_owned(), string_attribute(&truncated(letter.reason, MAX_REASON_CHARS))),
         (failed_at.to_owned(), string_attribute(&chrono::Utc::now().to_rfc3339())),
     ];

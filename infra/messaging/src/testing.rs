@@ -7,7 +7,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde::de::DeserializeOwned;
 
 use crate::batch::{BatchProcessor, InMemoryQueue, ProcessorConfig};
-use crate::consumer::{Consumer, EffectSink, Service};
+use crate::consumer::{Consumer, Service};
 use crate::publisher::Publisher;
 
 /// `events/<name>` at the repository root.
@@ -24,17 +24,11 @@ pub fn fixture<T: DeserializeOwned>(name: &str) -> T {
 
 /// Run an SQS fixture through `consumer` as one invocation with
 /// `Context::default()`; returns the batch response and what was dead-lettered.
-pub async fn run_sqs_fixture<Svc, Sink, St, P>(
-    consumer: &Consumer<Svc, Sink, St, P>,
+pub async fn run_sqs_fixture<Svc: Service, P: Publisher>(
+    consumer: &Consumer<Svc, P>,
     name: &str,
     concurrency: usize,
-) -> (SqsBatchResponse, InMemoryQueue)
-where
-    Svc: Service,
-    Sink: EffectSink<Svc::Effect>,
-    St: shopsphere_idempotency::IdempotencyStore,
-    P: Publisher,
-{
+) -> (SqsBatchResponse, InMemoryQueue) {
     let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig { concurrency, backoff: None });
     let event: SqsEvent = fixture(name);
     let response = consumer.handle_lambda(&processor, LambdaEvent::new(event, Context::default())).await;

@@ -119,10 +119,11 @@ async fn entries_that_keep_failing_are_an_error_naming_them() {
     let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&always]);
     let err = SnsPublisher::new(client, topics()).publish_all(&events).await.unwrap_err();
     assert!(
-        matches!(&err, PublishError::Rejected(r) if r.len() == 1 && r[0].event_id == events[0].id.to_string()),
+        matches!(&err.error, PublishError::Rejected(r) if r.len() == 1 && r[0].event_id == events[0].id.to_string()),
         "{err}"
     );
-    assert_eq!(err.class(), ErrorClass::Transient);
+    assert_eq!(err.events, [events[0].id], "the failed entry, not its batch siblings");
+    assert_eq!(err.error.class(), ErrorClass::Transient);
     assert_eq!(always.num_calls(), 3);
 }
 
@@ -134,7 +135,7 @@ async fn sender_faults_are_not_retried() {
         .then_output(move || PublishBatchOutput::builder().failed(failure(&id, true)).build());
     let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rejected]);
     let err = SnsPublisher::new(client, topics()).publish_all(&events).await.unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert_eq!(err.error.class(), ErrorClass::Permanent);
     assert_eq!(rejected.num_calls(), 1);
 }
 

@@ -1,4 +1,4 @@
-//! Batch processor semantics over an in-memory queue.
+//! Batch processor semantics over an in-memory queue and publisher.
 
 mod common;
 
@@ -6,11 +6,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_lambda_events::sqs::SqsMessage;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use common::{batch, event, message};
-use shopsphere_events::EventType;
-use shopsphere_messaging::publisher::BoxError;
+use shopsphere_events::{Envelope, EventType};
 use shopsphere_messaging::*;
+use shopsphere_runtime::{BoxError, Deadline};
 
 /// A queue whose DLQ cannot be reached.
 struct UnreachableDlq;
@@ -25,31 +25,58 @@ impl QueueOps for UnreachableDlq {
     }
 }
 
-fn failed_ids(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+/// Publishes everything but the events of `refused` orders.
+struct Refusing {
+    refused: &'static [&'static str],
+    published: InMemoryPublisher,
+}
+
+impl Publisher for Refusing {
+    async fn publish_all(&self, events: &[Envelope]) -> Result<(), Unpublished> {
+        let (bad, good): (Vec<Envelope>, Vec<Envelope>) =
+            events.iter().cloned().partition(|e| self.refused.contains(&e.subject.as_str()));
+        self.published.publish_all(&good).await?;
+        if bad.is_empty() {
+            return Ok(());
+        }
+        Err(Unpublished { events: bad.iter().map(|e| e.id).collect(), error: PublishError::Sns("throttled".into()) })
+    }
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<String> {
     let mut ids: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     ids.sort();
     ids
 }
 
-fn ten_records() -> aws_lambda_events::sqs::SqsEvent {
+fn ten_records() -> SqsEvent {
     batch((0..10).map(|i| message(&format!("m{i}"), &event(&format!("o{i}")).to_json())).collect())
+}
+
+/// One invocation without a deadline, publishing in memory.
+async fn run<Q, H, Fut>(processor: &BatchProcessor<Q>, records: SqsEvent, handler: H) -> SqsBatchResponse
+where
+    Q: QueueOps,
+    H: Fn(Envelope, RecordMeta) -> Fut,
+    Fut: Future<Output = Result<Vec<Envelope>, HandlerError>>,
+{
+    processor.process(records, Deadline::default(), &InMemoryPublisher::default(), handler).await
 }
 
 #[tokio::test]
 async fn three_transient_failures_in_ten_return_exactly_those_three() {
     let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
     let handled = AtomicUsize::new(0);
-    let response = processor
-        .process(ten_records(), |env, _| {
-            handled.fetch_add(1, Ordering::SeqCst);
-            async move {
-                match env.subject.as_str() {
-                    "o2" | "o5" | "o7" => Err(HandlerError::transient("table throttled")),
-                    _ => Ok(()),
-                }
+    let response = run(&processor, ten_records(), |env, _| {
+        handled.fetch_add(1, Ordering::SeqCst);
+        async move {
+            match env.subject.as_str() {
+                "o2" | "o5" | "o7" => Err(HandlerError::transient("table throttled")),
+                _ => Ok(vec![]),
             }
-        })
-        .await;
+        }
+    })
+    .await;
     assert_eq!(failed_ids(&response), ["m2", "m5", "m7"]);
     assert_eq!(handled.load(Ordering::SeqCst), 10);
 }
@@ -57,15 +84,14 @@ async fn three_transient_failures_in_ten_return_exactly_those_three() {
 #[tokio::test]
 async fn a_permanent_failure_goes_to_the_dlq_with_its_reason_and_is_acked() {
     let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
-    let response = processor
-        .process(ten_records(), |env, _| async move {
-            match env.subject.as_str() {
-                "o3" => Err(HandlerError::permanent("unknown_sku", "sku SKU-X is not in the catalog")),
-                "o4" => Err(HandlerError::transient("timeout")),
-                _ => Ok(()),
-            }
-        })
-        .await;
+    let response = run(&processor, ten_records(), |env, _| async move {
+        match env.subject.as_str() {
+            "o3" => Err(HandlerError::permanent("unknown_sku", "sku SKU-X is not in the catalog")),
+            "o4" => Err(HandlerError::transient("timeout")),
+            _ => Ok(vec![]),
+        }
+    })
+    .await;
     assert_eq!(failed_ids(&response), ["m4"]);
     let dead = processor_queue(&processor);
     assert_eq!(dead, [("m3".to_owned(), "unknown_sku".to_owned(), "sku SKU-X is not in the catalog".to_owned())]);
@@ -86,12 +112,11 @@ async fn undecodable_bodies_are_dead_lettered_with_the_decode_error() {
         message("v2", &v2.to_string()),
     ]);
     let calls = AtomicUsize::new(0);
-    let response = processor
-        .process(records, |_, _| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Ok(()) }
-        })
-        .await;
+    let response = run(&processor, records, |_, _| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async { Ok(vec![]) }
+    })
+    .await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the handler never sees undecodable records");
     let mut dead = processor_queue(&processor);
@@ -106,26 +131,25 @@ async fn undecodable_bodies_are_dead_lettered_with_the_decode_error() {
 #[tokio::test]
 async fn a_panicking_handler_fails_its_record_not_the_batch() {
     let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
-    let response = processor
-        .process(ten_records(), |env, _| async move {
-            assert_ne!(env.subject, "o6", "simulated bug");
-            Ok(())
-        })
-        .await;
+    let response = run(&processor, ten_records(), |env, _| async move {
+        assert_ne!(env.subject, "o6", "simulated bug");
+        Ok(vec![])
+    })
+    .await;
     assert_eq!(failed_ids(&response), ["m6"]);
 }
 
 #[tokio::test]
 async fn a_batch_where_every_record_fails_lists_every_id() {
     let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
-    let response = processor.process(ten_records(), |_, _| async { Err(HandlerError::transient("down")) }).await;
+    let response = run(&processor, ten_records(), |_, _| async { Err(HandlerError::transient("down")) }).await;
     assert_eq!(failed_ids(&response).len(), 10);
 }
 
 #[tokio::test]
 async fn when_the_dlq_is_unreachable_a_permanent_failure_is_retried_not_lost() {
     let processor = BatchProcessor::new(UnreachableDlq, ProcessorConfig::default());
-    let response = processor.process(batch(vec![message("bad", "nope")]), |_, _| async { Ok(()) }).await;
+    let response = run(&processor, batch(vec![message("bad", "nope")]), |_, _| async { Ok(vec![]) }).await;
     assert_eq!(failed_ids(&response), ["bad"]);
 }
 
@@ -134,15 +158,14 @@ async fn concurrency_is_bounded_by_the_config() {
     let config = ProcessorConfig { concurrency: 3, backoff: None };
     let processor = BatchProcessor::new(InMemoryQueue::default(), config);
     let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    processor
-        .process(ten_records(), |_, _| async {
-            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(n, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            now.fetch_sub(1, Ordering::SeqCst);
-            Ok(())
-        })
-        .await;
+    run(&processor, ten_records(), |_, _| async {
+        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(n, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        now.fetch_sub(1, Ordering::SeqCst);
+        Ok(vec![])
+    })
+    .await;
     assert_eq!(peak.load(Ordering::SeqCst), 3);
 }
 
@@ -151,12 +174,11 @@ async fn transient_failures_are_delayed_by_receive_count_when_backoff_is_on() {
     let backoff = Backoff { base: Duration::from_secs(5), max: Duration::from_secs(60) };
     let processor =
         BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig { concurrency: 2, backoff: Some(backoff) });
-    processor
-        .process(batch(vec![message("m1", &event("o1").to_json())]), |_, meta| async move {
-            assert_eq!(meta.receive_count, 2);
-            Err(HandlerError::transient("later"))
-        })
-        .await;
+    run(&processor, batch(vec![message("m1", &event("o1").to_json())]), |_, meta| async move {
+        assert_eq!(meta.receive_count, 2);
+        Err(HandlerError::transient("later"))
+    })
+    .await;
     assert_eq!(processor.queue().delays(), [("m1".to_owned(), Duration::from_secs(10))]);
 }
 
@@ -164,18 +186,18 @@ async fn transient_failures_are_delayed_by_receive_count_when_backoff_is_on() {
 async fn handlers_get_the_typed_event_in_both_body_forms() {
     let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
     let raw = event("o1").to_json();
+    // Another event: the same one twice would be handled once.
     let wrapped = serde_json::json!({
         "Type": "Notification", "MessageId": "x", "TopicArn": "arn:aws:sns:us-east-1:000000000000:InventoryUpdated",
-        "Message": raw, "Timestamp": "2026-11-28T10:00:00Z"
+        "Message": event("o2").to_json(), "Timestamp": "2026-11-28T10:00:00Z"
     })
     .to_string();
     let seen = Mutex::new(Vec::new());
-    let response = processor
-        .process(batch(vec![message("raw", &raw), message("sns", &wrapped)]), |env, meta| {
-            seen.lock().unwrap().push((meta.message_id, env.kind()));
-            async { Ok(()) }
-        })
-        .await;
+    let response = run(&processor, batch(vec![message("raw", &raw), message("sns", &wrapped)]), |env, meta| {
+        seen.lock().unwrap().push((meta.message_id, env.kind()));
+        async { Ok(vec![]) }
+    })
+    .await;
     assert!(response.batch_item_failures.is_empty());
     let mut seen = seen.into_inner().unwrap();
     seen.sort_by(|a, b| a.0.cmp(&b.0));
@@ -186,12 +208,84 @@ async fn handlers_get_the_typed_event_in_both_body_forms() {
 }
 
 #[tokio::test]
-async fn idempotency_errors_map_to_their_class() {
-    use shopsphere_idempotency::IdempotencyError;
-    let busy: HandlerError = IdempotencyError::<HandlerError>::AlreadyInProgress { key: "k".into() }.into();
-    assert!(matches!(busy, HandlerError::Transient(_)));
-    let mismatch: HandlerError = IdempotencyError::<HandlerError>::PayloadMismatch { key: "k".into() }.into();
-    assert!(matches!(mismatch, HandlerError::Permanent { ref code, .. } if code == "idempotency_payload_mismatch"));
-    let work: HandlerError = IdempotencyError::Work(HandlerError::permanent("bad", "x")).into();
-    assert!(matches!(work, HandlerError::Permanent { ref code, .. } if code == "bad"));
+async fn an_event_twice_in_one_batch_is_handled_once_and_both_copies_are_acked() {
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
+    let body = event("o1").to_json();
+    let wrapped = serde_json::json!({
+        "Type": "Notification", "MessageId": "x", "TopicArn": "arn:aws:sns:us-east-1:000000000000:InventoryUpdated",
+        "Message": body, "Timestamp": "2026-11-28T10:00:00Z"
+    })
+    .to_string();
+    let records = batch(vec![message("a", &body), message("b", &event("o2").to_json()), message("a2", &wrapped)]);
+    let calls = AtomicUsize::new(0);
+    let publisher = InMemoryPublisher::default();
+    let response = processor
+        .process(records, Deadline::default(), &publisher, |env, _| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(vec![env]) }
+        })
+        .await;
+    assert!(response.batch_item_failures.is_empty(), "the copy is not sent back as in progress");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "o1 once, o2 once");
+    assert_eq!(publisher.published().len(), 2, "what o1 caused is published once");
+}
+
+#[tokio::test]
+async fn a_copy_shares_the_failure_of_its_event() {
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
+    let body = event("o1").to_json();
+    let records = batch(vec![message("a", &body), message("a2", &body)]);
+    let response = run(&processor, records, |_, _| async { Err(HandlerError::transient("down")) }).await;
+    assert_eq!(failed_ids(&response), ["a", "a2"]);
+    let records = batch(vec![message("a", &body), message("a2", &body)]);
+    let response = run(&processor, records, |_, _| async { Err(HandlerError::permanent("bad", "x")) }).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(processor.queue().dead_letters().len(), 1, "one DLQ entry for the event");
+}
+
+#[tokio::test]
+async fn the_batch_publishes_once_and_fails_exactly_the_records_whose_events_did_not_go_out() {
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
+    let publisher = Refusing { refused: &["o3", "o8"], published: InMemoryPublisher::default() };
+    let response =
+        processor.process(ten_records(), Deadline::default(), &publisher, |env, _| async move { Ok(vec![env]) }).await;
+    assert_eq!(failed_ids(&response), ["m3", "m8"]);
+    assert_eq!(publisher.published.published().len(), 8);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_record_that_hangs_fails_alone_before_the_deadline() {
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
+    let deadline = Deadline(Some(shopsphere_runtime::now_ms() + 5_000));
+    let response = processor
+        .process(ten_records(), deadline, &InMemoryPublisher::default(), |env, _| async move {
+            if env.subject == "o4" {
+                // A call that never answers.
+                std::future::pending::<()>().await;
+            }
+            Ok(vec![env])
+        })
+        .await;
+    assert_eq!(failed_ids(&response), ["m4"]);
+}
+
+#[tokio::test]
+async fn work_held_elsewhere_comes_back_when_its_lease_runs_out() {
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
+    let records = batch(vec![message("m1", &event("o1").to_json())]);
+    let response = run(&processor, records, |_, _| async {
+        Err(HandlerError::Held { what: "sending".into(), retry_after: Duration::from_secs(7) })
+    })
+    .await;
+    assert_eq!(failed_ids(&response), ["m1"]);
+    assert_eq!(processor.queue().delays(), [("m1".to_owned(), Duration::from_secs(7))]);
+}
+
+#[test]
+fn table_errors_map_to_their_class() {
+    use shopsphere_runtime::TableError;
+    let throttled: HandlerError = TableError::unavailable("t", "throttled").into();
+    assert!(matches!(throttled, HandlerError::Transient(_)));
+    let invalid: HandlerError = TableError::corrupt("t", "ValidationException").into();
+    assert!(matches!(invalid, HandlerError::Permanent { ref code, .. } if code == "table_request_rejected"));
 }

@@ -1,142 +1,74 @@
-//! The consumer loop over in-memory parts: decide, commit, publish, retry.
+//! The consumer loop over in-memory parts: handle, publish, repeat.
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 use shopsphere_events::{Envelope, EventType, samples};
-use shopsphere_idempotency::{CommitError, Deadline, Idempotency, InMemoryStore, StoreError, Ticket};
-use shopsphere_messaging::{
-    ApplyEffect, Consumer, Decision, EffectSink, HandlerError, InMemoryPublisher, InMemorySink, Service,
-};
+use shopsphere_messaging::{Consumer, HandlerError, Outcome, Service, StoredEvents};
+use shopsphere_runtime::Deadline;
 
-/// Answers InventoryUpdated with OrderShipped; its effect is the decision count.
-struct Racy {
-    decisions: AtomicU32,
+/// Answers InventoryUpdated with OrderShipped, guarded like a business row:
+/// the first delivery of an order stores its event, a repeat gets it back.
+#[derive(Default)]
+struct Shipper {
+    rows: Mutex<Vec<(String, StoredEvents)>>,
 }
 
-impl Service for &Racy {
-    const FUNCTION: &'static str = "racy";
+impl Service for &Shipper {
+    const FUNCTION: &'static str = "shipper";
     const HANDLES: &'static [EventType] = &[EventType::InventoryUpdated];
-    type Effect = u32;
-    const COMMIT_ATTEMPTS: u32 = 3;
+    const PUBLISHES: &'static [EventType] = &[EventType::OrderShipped];
 
-    async fn decide(&self, event: &Envelope) -> Result<Decision<u32>, HandlerError> {
-        let n = self.decisions.fetch_add(1, Ordering::SeqCst) + 1;
-        let order = samples::order_created(&event.subject, "tok_visa");
-        Ok(Decision::new(n, vec![samples::order_shipped(event, &order)]))
-    }
-}
-
-/// Loses the first `losses` commits to a concurrent writer.
-struct Contended {
-    losses: AtomicU32,
-}
-
-impl ApplyEffect<u32> for &Contended {
-    fn apply(&self, _: &u32) -> Result<(), String> {
-        match self.losses.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
-            Ok(_) => Err("version changed".into()),
-            Err(_) => Ok(()),
+    async fn handle(&self, event: &Envelope, _: Deadline) -> Result<Outcome, HandlerError> {
+        let mut rows = self.rows.lock().unwrap();
+        if let Some((_, stored)) = rows.iter().find(|(order, _)| *order == event.subject) {
+            return Ok(Outcome::Repeat(stored.0.clone()));
         }
+        let order = samples::order_created(&event.subject, "tok_visa");
+        let shipped = StoredEvents(vec![samples::order_shipped(event, &order)]);
+        rows.push((event.subject.clone(), shipped.clone()));
+        Ok(Outcome::Applied(shipped.0))
     }
 }
 
-fn updated() -> Envelope {
-    common::event("o-1")
-}
-
 #[tokio::test]
-async fn a_lost_race_is_decided_again_within_the_attempts() {
-    let (service, state) = (Racy { decisions: AtomicU32::new(0) }, Contended { losses: AtomicU32::new(2) });
-    let c = Consumer::in_memory(&service, &state);
-    c.handle(updated(), Deadline::default()).await.unwrap();
-    assert_eq!(service.decisions.load(Ordering::SeqCst), 3);
-    assert_eq!(c.publisher.published().len(), 1, "published once, after the commit that won");
-}
-
-#[tokio::test]
-async fn losing_every_attempt_is_transient_and_frees_the_key() {
-    let (service, state) = (Racy { decisions: AtomicU32::new(0) }, Contended { losses: AtomicU32::new(3) });
-    let c = Consumer::in_memory(&service, &state);
-    let err = c.handle(updated(), Deadline::default()).await.unwrap_err();
-    assert!(matches!(err, HandlerError::Transient(_)), "{err}");
-    assert!(c.publisher.published().is_empty(), "nothing published without a commit");
-    c.handle(updated(), Deadline::default()).await.unwrap();
-    assert_eq!(c.publisher.published().len(), 1, "the redelivery runs again");
-}
-
-#[tokio::test]
-async fn a_repeat_after_commit_republishes_the_stored_events_without_deciding() {
-    let (service, state) = (Racy { decisions: AtomicU32::new(0) }, Contended { losses: AtomicU32::new(0) });
-    let c = Consumer::in_memory(&service, &state);
-    c.handle(updated(), Deadline::default()).await.unwrap();
-    c.handle(updated(), Deadline::default()).await.unwrap();
-    assert_eq!(service.decisions.load(Ordering::SeqCst), 1);
+async fn a_repeat_republishes_the_stored_event_with_its_id() {
+    let shipper = Shipper::default();
+    let c = Consumer::in_memory(&shipper);
+    c.handle(common::event("o-1"), Deadline::default()).await.unwrap();
+    c.handle(common::event("o-1"), Deadline::default()).await.unwrap();
     let published = c.publisher.published();
     assert_eq!(published.len(), 2);
     assert_eq!(published[0], published[1], "the same envelope, id and all");
-}
-
-/// The store is unavailable for the first `outages` commits.
-struct Unavailable<S> {
-    outages: AtomicU32,
-    inner: S,
-}
-
-impl<S: EffectSink<u32>> EffectSink<u32> for Unavailable<S> {
-    async fn commit<T: serde::Serialize + Sync>(
-        &self,
-        ticket: &Ticket,
-        effect: &u32,
-        output: &T,
-    ) -> Result<(), CommitError> {
-        if self.outages.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-            return Err(StoreError::Unavailable("throttled".into()).into());
-        }
-        self.inner.commit(ticket, effect, output).await
-    }
-}
-
-fn consumer_with_outages<'a>(
-    service: &'a Racy,
-    state: &'a Contended,
-    outages: u32,
-) -> Consumer<&'a Racy, Unavailable<InMemorySink<&'a Contended>>, Arc<InMemoryStore>, InMemoryPublisher> {
-    let store = Arc::new(InMemoryStore::new());
-    Consumer {
-        service,
-        sink: Unavailable { outages: AtomicU32::new(outages), inner: InMemorySink { store: store.clone(), state } },
-        idempotency: Idempotency::new(store),
-        publisher: InMemoryPublisher::default(),
-    }
+    assert_eq!(shipper.rows.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
-async fn a_briefly_unavailable_store_gets_the_same_decision_again_not_a_new_one() {
-    let (service, state) = (Racy { decisions: AtomicU32::new(0) }, Contended { losses: AtomicU32::new(0) });
-    let c = consumer_with_outages(&service, &state, 2);
-    c.handle(updated(), Deadline::default()).await.unwrap();
-    assert_eq!(service.decisions.load(Ordering::SeqCst), 1, "an outside effect of deciding is not repeated");
-    assert_eq!(c.publisher.published().len(), 1);
-}
-
-#[tokio::test]
-async fn a_store_that_stays_unavailable_fails_the_record_for_redelivery() {
-    let (service, state) = (Racy { decisions: AtomicU32::new(0) }, Contended { losses: AtomicU32::new(0) });
-    let c = consumer_with_outages(&service, &state, 10);
-    let err = c.handle(updated(), Deadline::default()).await.unwrap_err();
-    assert!(matches!(err, HandlerError::Transient(_)), "{err}");
-    assert!(c.publisher.published().is_empty());
+async fn a_type_the_service_does_not_handle_is_a_wiring_error() {
+    let shipper = Shipper::default();
+    let c = Consumer::in_memory(&shipper);
+    let err = c.handle(samples::order_created("o-2", "tok_visa"), Deadline::default()).await.unwrap_err();
+    assert!(matches!(&err, HandlerError::Permanent { code, .. } if code == "unexpected_event_type"), "{err}");
 }
 
 #[tokio::test]
 async fn a_replay_to_a_service_with_outside_effects_is_dead_lettered_not_redone() {
-    let (service, state) = (Racy { decisions: AtomicU32::new(0) }, Contended { losses: AtomicU32::new(0) });
-    let c = Consumer::in_memory(&service, &state);
-    c.handle(updated(), Deadline::default()).await.unwrap();
-    let err = c.handle_as(updated(), Some("r-1"), Deadline::default()).await.unwrap_err();
+    let shipper = Shipper::default();
+    let c = Consumer::in_memory(&shipper);
+    let err = c.handle_as(common::event("o-3"), Some("r-1"), Deadline::default()).await.unwrap_err();
     assert!(matches!(&err, HandlerError::Permanent { code, .. } if code == "replay_not_allowed"), "{err}");
-    assert_eq!(service.decisions.load(Ordering::SeqCst), 1);
+    assert!(shipper.rows.lock().unwrap().is_empty());
+}
+
+#[test]
+fn stored_events_are_one_string_read_back_tolerantly() {
+    let stored = StoredEvents(vec![common::event("o-4")]);
+    let text = serde_json::to_value(&stored).unwrap();
+    assert!(text.is_string(), "{text}");
+    // A newer producer added a field: the stored event still reads.
+    let mut newer: serde_json::Value = serde_json::from_str(text.as_str().unwrap()).unwrap();
+    newer[0]["data"]["gift_wrap"] = true.into();
+    let back: StoredEvents = serde_json::from_value(newer.to_string().into()).unwrap();
+    assert_eq!(back, stored);
 }

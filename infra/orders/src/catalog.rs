@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
-use shopsphere_runtime::dynamodb::{Table, TableError};
+use shopsphere_runtime::TableError;
+use shopsphere_runtime::dynamodb::Table;
 
 /// A product as sold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,5 +7,5 @@ pub mod dynamodb;
 pub mod view;
 
 pub use catalog::{CatalogTable, Product};
-pub use dynamodb::{OrdersTable, RepoError};
-pub use view::{OrderStatus, OrderView, TimelineEntry};
+pub use dynamodb::OrdersTable;
+pub use view::{Happened, OrderStatus, OrderView, TimelineEntry};

@@ -1,5 +1,7 @@
 //! The order as the Order service knows it, and how events move it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use shopsphere_events::{Envelope, Event, EventType, Money, OrderLine, Reason};
 
@@ -52,6 +54,13 @@ impl OrderStatus {
         }
     }
 
+    /// The statuses an event of `event_type` may move an order from: those
+    /// behind the one it leads to (none for OrderCreated: every order starts PENDING).
+    pub fn moves_from(event_type: EventType) -> Vec<OrderStatus> {
+        let next = OrderStatus::after(event_type);
+        OrderStatus::ALL.into_iter().filter(|s| s.rank() < next.rank()).collect()
+    }
+
     /// No event moves it further.
     pub fn is_final(self) -> bool {
         matches!(self, OrderStatus::Shipped | OrderStatus::Refunded | OrderStatus::PaymentFailed)
@@ -70,12 +79,25 @@ impl OrderStatus {
     }
 }
 
-/// One event in an order's history.
+/// One event in an order's history, as the timeline keeps it under its event id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Happened {
+    pub event_type: String,
+    pub time: String,
+}
+
+/// One event in an order's history, as the API lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub event_type: String,
     pub time: String,
     pub event_id: String,
+}
+
+impl Happened {
+    pub fn of(event: &Envelope) -> Self {
+        Happened { event_type: event.kind().name().to_owned(), time: event.time.to_rfc3339() }
+    }
 }
 
 /// The orders table's row: written PENDING by order-api, moved by order-status.
@@ -100,13 +122,12 @@ pub struct OrderView {
     pub created_at: String,
     #[serde(default)]
     pub updated_at: String,
+    /// The events applied to the order, by event id: the guard that makes
+    /// order-status apply each event once.
     #[serde(default)]
-    pub timeline: Vec<TimelineEntry>,
+    pub timeline: BTreeMap<String, Happened>,
     #[serde(default)]
     pub reasons: Vec<Reason>,
-    /// Optimistic lock: every write expects the version it read.
-    #[serde(default)]
-    pub version: u64,
     /// The id of the event order-status rebuilt this row from, when the row
     /// was missing (lost, then replayed from the event archive). Such a row is
     /// not a new order: the outbox publishes no OrderCreated for it.
@@ -154,9 +175,8 @@ impl OrderView {
             traceparent: None,
             created_at: event.time.to_rfc3339(),
             updated_at: event.time.to_rfc3339(),
-            timeline: vec![],
+            timeline: BTreeMap::new(),
             reasons: vec![],
-            version: 0,
             rebuilt_from: Some(event.id.to_string()),
         }
     }
@@ -165,15 +185,10 @@ impl OrderView {
     /// forward only, keep failure reasons. Returns whether anything changed.
     pub fn apply(&mut self, event: &Envelope) -> bool {
         let event_id = event.id.to_string();
-        if self.timeline.iter().any(|t| t.event_id == event_id) {
+        if self.timeline.contains_key(&event_id) {
             return false;
         }
-        self.timeline.push(TimelineEntry {
-            event_type: event.kind().name().to_owned(),
-            time: event.time.to_rfc3339(),
-            event_id,
-        });
-        self.timeline.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
+        self.timeline.insert(event_id, Happened::of(event));
         let next = OrderStatus::after(event.kind());
         if next.rank() > self.status.rank() {
             self.status = next;
@@ -191,6 +206,21 @@ impl OrderView {
         }
         self.updated_at = event.time.to_rfc3339();
         true
+    }
+
+    /// The timeline in time order (event id breaks ties).
+    pub fn timeline_entries(&self) -> Vec<TimelineEntry> {
+        let mut entries: Vec<TimelineEntry> = self
+            .timeline
+            .iter()
+            .map(|(id, h)| TimelineEntry {
+                event_type: h.event_type.clone(),
+                time: h.time.clone(),
+                event_id: id.clone(),
+            })
+            .collect();
+        entries.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
+        entries
     }
 }
 
@@ -223,8 +253,9 @@ mod tests {
         assert_eq!(view.status, OrderStatus::Shipped, "a late PaymentProcessed does not undo SHIPPED");
         assert!(!view.apply(paid), "a repeat changes nothing");
         assert_eq!(view.timeline.len(), 4);
-        let types: Vec<&str> = view.timeline.iter().map(|t| t.event_type.as_str()).collect();
-        assert_eq!(types.len(), 4);
+        let mut types: Vec<String> = view.timeline_entries().into_iter().map(|t| t.event_type).collect();
+        types.sort();
+        assert_eq!(types, ["InventoryUpdated", "OrderCreated", "OrderShipped", "PaymentProcessed"]);
         assert_eq!(view.customer_id, "cus-ada", "OrderCreated fills the details even when late");
         let shipped_id = shipped.id.to_string();
         assert_eq!(view.rebuilt_from.as_deref(), Some(shipped_id.as_str()), "marked: not a new order for the outbox");

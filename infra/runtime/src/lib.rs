@@ -4,8 +4,46 @@
 
 pub mod dynamodb;
 
+pub use dynamodb::{TableError, Updated, Write, retried};
+
 use std::str::FromStr;
 use std::time::Duration;
+
+/// The one boxed error type of the platform crates.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// When the current invocation must be done (epoch ms), from the Lambda context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Deadline(pub Option<i64>);
+
+impl From<&lambda_runtime::Context> for Deadline {
+    fn from(ctx: &lambda_runtime::Context) -> Self {
+        // `Context::default()` (tests, local invokes) has no deadline.
+        Deadline((ctx.deadline > 0).then(|| i64::try_from(ctx.deadline).unwrap_or(i64::MAX)))
+    }
+}
+
+impl Deadline {
+    /// Without a Lambda deadline (tests, tools): this long from now.
+    pub const FALLBACK: Duration = Duration::from_secs(60);
+
+    /// The deadline in epoch ms, or `FALLBACK` from `now_ms`.
+    pub fn or_fallback(self, now_ms: i64) -> i64 {
+        let fallback = i64::try_from(Self::FALLBACK.as_millis()).unwrap_or(i64::MAX);
+        self.0.filter(|d| *d > now_ms).unwrap_or(now_ms.saturating_add(fallback))
+    }
+
+    /// Time left until the deadline, if there is one.
+    pub fn remaining(self, now_ms: i64) -> Option<Duration> {
+        self.0.map(|d| Duration::from_millis(u64::try_from(d.saturating_sub(now_ms)).unwrap_or(0)))
+    }
+}
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};

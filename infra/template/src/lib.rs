@@ -1,9 +1,11 @@
 //! template.yaml as data: its resources, with CloudFormation's short tags
 //! (`!Ref`, `!GetAtt`, `!Sub`...) and long forms (`Ref`, `Fn::GetAtt`) read
 //! alike, and the wiring checks (`check`) that keep it consistent with the
-//! event types each function's crate declares.
+//! event types each function's crate declares, and (`features`) that the
+//! function binaries tested are the ones shipped.
 
 pub mod check;
+pub mod features;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,14 @@ impl Resource {
 pub struct Template {
     pub resources: BTreeMap<String, Resource>,
     pub raw: Value,
+}
+
+/// The binaries the template's functions are built from (`BuildProperties.Binary`).
+pub fn function_binaries(template: &Template) -> Vec<String> {
+    template
+        .of_kind("AWS::Serverless::Function")
+        .filter_map(|(_, f)| f.metadata.get("BuildProperties")?.get("Binary")?.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The repository's template.yaml.

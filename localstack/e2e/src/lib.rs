@@ -23,9 +23,14 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Where `cargo build --release` put the binaries.
+/// Where `cargo build --release` put the tools (the host, the CLI, seed-catalog).
 pub fn bin_dir() -> PathBuf {
     root().join("target/release")
+}
+
+/// Where the function binaries are, built as `sam build` ships them.
+pub fn function_bin_dir() -> PathBuf {
+    root().join(shopsphere_local::function_bin_dir())
 }
 
 /// The demo catalog and its stock, written by the `seed-catalog` binary.
@@ -45,6 +50,9 @@ pub async fn seed_catalog(catalog_table: &str, inventory_table: &str) {
 }
 
 pub struct Shop {
+    /// The proxy between the host (and its functions) and LocalStack, when
+    /// the test injects faults.
+    pub proxy: Option<shopsphere_local::proxy::Proxy>,
     pub stage: String,
     pub api: String,
     pub control: String,
@@ -75,8 +83,20 @@ where
 impl Shop {
     /// A fresh stack with `parameters` (template parameters), up and seeded.
     pub async fn start(parameters: &[(&str, &str)]) -> Shop {
+        Self::start_via(parameters, None).await
+    }
+
+    /// [`Shop::start`] with every AWS request of the host and its functions
+    /// through a proxy the test can inject faults into (`shop.proxy`).
+    pub async fn start_with_proxy(parameters: &[(&str, &str)]) -> Shop {
+        let proxy = shopsphere_local::proxy::Proxy::start(&endpoint()).await.expect("start the proxy");
+        Self::start_via(parameters, Some(proxy)).await
+    }
+
+    async fn start_via(parameters: &[(&str, &str)], proxy: Option<shopsphere_local::proxy::Proxy>) -> Shop {
         let slot = SLOTS.acquire().await.expect("the semaphore is never closed");
         let emu = emulator().await;
+        let upstream = proxy.as_ref().map_or_else(endpoint, |p| p.endpoint.clone());
         let host_binary = bin_dir().join("shopsphere-local");
         assert!(host_binary.exists(), "build the release binaries first: cargo build --release --workspace --bins");
         let stage = format!("e2e{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
@@ -86,10 +106,10 @@ impl Shop {
             .current_dir(root())
             .args(["up", "--stack", &format!("shopsphere-{stage}"), "--stage", &stage, "--api-port", "0"])
             .arg("--bin-dir")
-            .arg(bin_dir())
+            .arg(function_bin_dir())
             .arg("--logs")
             .arg(&logs)
-            .args(["--endpoint", &endpoint()])
+            .args(["--endpoint", &upstream])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
@@ -112,6 +132,7 @@ impl Shop {
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
             .collect();
         let shop = Shop {
+            proxy,
             stage,
             api: text("api"),
             control: text("control"),
@@ -267,6 +288,78 @@ impl Shop {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+
+    /// What a crashed and long-forgotten world looks like to the guards: every
+    /// Powertools idempotency record of the stack expired (`expiration` 0),
+    /// as after its TTL. Returns how many there were.
+    pub async fn expire_idempotency_records(&self) -> usize {
+        let table = self.output("IdempotencyTableName");
+        let rows = self.rows("IdempotencyTableName").await;
+        for row in &rows {
+            self.emu
+                .dynamodb
+                .update_item()
+                .table_name(table)
+                .key("id", AttributeValue::S(row["id"].as_str().expect("an id").to_owned()))
+                .update_expression("SET expiration = :zero")
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                .send()
+                .await
+                .expect("expire a record");
+        }
+        rows.len()
+    }
+
+    /// A record of the simulated providers (gateway, mail server), by its ledger key.
+    pub async fn provider_record(&self, id: &str) -> Option<Value> {
+        let item = self
+            .emu
+            .dynamodb
+            .get_item()
+            .table_name(self.output("SimulatedProvidersTableName"))
+            .key("id", AttributeValue::S(id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get a provider record")
+            .item?;
+        Some(serde_dynamo::from_item(item).expect("a provider record"))
+    }
+
+    /// Calls the payment gateway got with this charge key (an OrderCreated's event id).
+    pub async fn gateway_charges(&self, key: &str) -> u64 {
+        self.provider_record(&format!("charge#{key}")).await.and_then(|r| r["calls"].as_u64()).unwrap_or(0)
+    }
+
+    /// Sends the mail server got for this event.
+    pub async fn mail_sends(&self, event_id: &str) -> u64 {
+        self.provider_record(&format!("mail#{event_id}")).await.and_then(|r| r["sends"].as_u64()).unwrap_or(0)
+    }
+
+    /// Log lines of `function` whose message is `message`.
+    pub fn logged(&self, function: &str, message: &str) -> usize {
+        self.log(function).iter().filter(|l| l["fields"]["message"] == message).count()
+    }
+
+    /// Run the operator's CLI (`shopsphere <args>`) against this stack; its stdout.
+    pub async fn shopsphere(&self, args: &[&str]) -> String {
+        let output = Command::new(bin_dir().join("shopsphere"))
+            .args(args)
+            .args([
+                "--stack",
+                &format!("shopsphere-{}", self.stage),
+                "--endpoint",
+                &endpoint(),
+                "--region",
+                "us-east-1",
+            ])
+            .output()
+            .await
+            .expect("run shopsphere");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "shopsphere {args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        stdout
     }
 
     /// Send bodies straight to a consumer queue, as one batch.

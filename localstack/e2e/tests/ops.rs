@@ -4,24 +4,10 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use shopsphere_e2e::{Shop, bin_dir, eventually, order};
+use shopsphere_e2e::{Shop, eventually, order};
 use shopsphere_events::samples;
-use shopsphere_localstack_tests::endpoint;
 
 const SAGA: Duration = Duration::from_secs(120);
-
-/// Run `shopsphere <args>` against the shop's stack; its stdout.
-async fn shopsphere(shop: &Shop, args: &[&str]) -> String {
-    let output = tokio::process::Command::new(bin_dir().join("shopsphere"))
-        .args(args)
-        .args(["--stack", &format!("shopsphere-{}", shop.stage), "--endpoint", &endpoint(), "--region", "us-east-1"])
-        .output()
-        .await
-        .expect("run shopsphere");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "shopsphere {args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    stdout
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ops_a_redriven_dlq_message_is_processed_and_the_dlq_is_left_empty() {
@@ -30,15 +16,15 @@ async fn ops_a_redriven_dlq_message_is_processed_and_the_dlq_is_left_empty() {
     let order_id = uuid::Uuid::new_v4().to_string();
     let created = serde_json::to_string(&samples::order_created(&order_id, "tok_visa")).unwrap();
     shop.send("PaymentDLQUrl", &[created]).await;
-    let listed = shopsphere(&shop, &["dlq", "list"]).await;
+    let listed = shop.shopsphere(&["dlq", "list"]).await;
     assert!(
         listed.lines().any(|l| l.starts_with("PaymentDLQ ") && l.split_whitespace().nth(1) == Some("1")),
         "{listed}"
     );
-    let shown = shopsphere(&shop, &["dlq", "show", "PaymentDLQ"]).await;
+    let shown = shop.shopsphere(&["dlq", "show", "PaymentDLQ"]).await;
     assert!(shown.contains(&order_id), "{shown}");
 
-    let moved = shopsphere(&shop, &["dlq", "redrive", "PaymentDLQ"]).await;
+    let moved = shop.shopsphere(&["dlq", "redrive", "PaymentDLQ"]).await;
     assert!(moved.contains("PaymentQueue"), "{moved}");
     eventually("the redriven order's charge", SAGA, || async {
         shop.rows("PaymentsTableName").await.iter().any(|r| r["order_id"] == order_id.as_str()).then_some(())
@@ -79,7 +65,7 @@ async fn ops_replay_from_the_archive_rebuilds_a_deleted_order_view_and_starts_no
     assert!(shop.order_if_any(&order_id).await.is_none());
 
     for event_type in SHIPPED {
-        let replayed = shopsphere(&shop, &["replay", "--type", event_type, "--to", "OrderStatusQueue"]).await;
+        let replayed = shop.shopsphere(&["replay", "--type", event_type, "--to", "OrderStatusQueue"]).await;
         assert!(replayed.starts_with(&format!("replayed 1 {event_type}")), "{replayed}");
     }
     let rebuilt = eventually("the rebuilt view with its whole timeline", SAGA, || async {

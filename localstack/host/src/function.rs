@@ -326,6 +326,31 @@ impl Function {
         instance.init.context("a new instance has its init duration")
     }
 
+    /// Start a fresh process and hand it `payload` as its first invocation:
+    /// (exec → its first `next`, exec → that invocation answered). The
+    /// difference is what the first records pay beyond init (connections).
+    pub async fn first_invocation(
+        &self,
+        payload: Vec<u8>,
+        records: usize,
+        region: &str,
+    ) -> anyhow::Result<(Duration, Duration)> {
+        let mut instance = self.start_instance(region).await?;
+        let init = instance.init.take().context("a new instance has its init duration")?;
+        let invoked = Instant::now();
+        let outcome = instance.api.invoke(Bytes::from(payload), self.spec.timeout).await;
+        let answered = init + invoked.elapsed();
+        instance.child.start_kill().ok();
+        instance.child.wait().await.ok();
+        self.record(instance.pid, |s| {
+            s.alive = false;
+            s.invocations += 1;
+            s.records += records as u64;
+        });
+        anyhow::ensure!(matches!(outcome, Ok(Outcome::Response(_))), "the first invocation failed: {outcome:?}");
+        Ok((init, answered))
+    }
+
     /// Start one instance ahead of the first event, so a broken binary or
     /// configuration shows at `up` rather than at the first message.
     pub async fn warm_up(&self, region: &str) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@
 pub mod control;
 pub mod function;
 pub mod http_api;
+pub mod proxy;
 pub mod runtime_api;
 pub mod sqs;
 pub mod stack;
@@ -27,6 +28,14 @@ use crate::http_api::HttpApi;
 use crate::sqs::SqsMapping;
 use crate::stack::{EventSource, FunctionSpec, Stack};
 use crate::stream::StreamMapping;
+
+/// Where the function binaries are, relative to the repository: built as
+/// `sam build` ships them (the function packages alone, no dev-dependency
+/// features) for the host's own triple, apart from `target/release`, where
+/// the tests' build puts binaries with test features (see the Makefile).
+pub fn function_bin_dir() -> PathBuf {
+    PathBuf::from(format!("target/{}-unknown-linux-gnu/release", std::env::consts::ARCH))
+}
 
 /// Where the host finds binaries, puts logs and listens.
 #[derive(Debug, Clone)]

@@ -27,8 +27,8 @@ struct Cli {
     /// Another template parameter, e.g. `--parameter NotificationDelayMs=0`.
     #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = key_value, global = true)]
     parameters: Vec<(String, String)>,
-    /// Where the functions' binaries are (`cargo build --release`).
-    #[arg(long, default_value = "target/release", global = true)]
+    /// Where the functions' binaries are (the Makefile's function build).
+    #[arg(long, default_value_os_t = shopsphere_local::function_bin_dir(), global = true)]
     bin_dir: PathBuf,
     #[command(subcommand)]
     command: Command,

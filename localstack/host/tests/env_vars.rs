@@ -29,12 +29,9 @@ fn every_function_gets_its_resolved_variables_and_the_endpoint_for_containers() 
         // The template's own entry is an `Fn::If` on EndpointUrl, for AWS; the
         // file's Parameters value is the one that applies.
         assert!(!variables.contains_key(ENDPOINT_VARIABLE), "{}", function.logical_id);
-        assert_eq!(
-            variables["IDEMPOTENCY_TABLE"], "physical-IdempotencyTable",
-            "{}: Globals apply",
-            function.logical_id
-        );
+        assert_eq!(variables["RETRY_BACKOFF_BASE_SECONDS"], "2", "{}: Globals apply", function.logical_id);
     }
+    assert_eq!(file["OrderApiFunction"]["IDEMPOTENCY_TABLE"], "physical-IdempotencyTable");
     let payment = &file["PaymentFunction"];
     assert_eq!(payment["PAYMENTS_TABLE"], "physical-PaymentsTable");
     assert_eq!(payment["DLQ_URL"], "physical-PaymentDLQ");

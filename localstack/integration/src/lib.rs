@@ -157,6 +157,23 @@ impl Emulator {
         got
     }
 
+    /// [`Emulator::receive`], then every message made visible again at once:
+    /// a look that leaves the queue as it was.
+    pub async fn peek(&self, queue: &Queue, count: usize, timeout: Duration) -> Vec<Message> {
+        let got = self.receive(queue, count, timeout).await;
+        for handle in got.iter().filter_map(|m| m.receipt_handle()) {
+            self.sqs
+                .change_message_visibility()
+                .queue_url(&queue.url)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .expect("make visible again");
+        }
+        got
+    }
+
     /// One poll of the queue, the way Lambda's event source mapping does it.
     pub async fn receive_batch(&self, queue: &Queue, max: i32) -> Vec<Message> {
         self.sqs

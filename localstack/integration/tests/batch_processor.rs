@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use shopsphere_events::{Envelope, InventoryUpdated, RootCause};
 use shopsphere_localstack_tests::{attribute, emulator, sqs_event};
-use shopsphere_messaging::{BatchProcessor, HandlerError, ProcessorConfig, SqsQueue};
+use shopsphere_messaging::{BatchProcessor, HandlerError, InMemoryPublisher, ProcessorConfig, SqsQueue};
+use shopsphere_runtime::Deadline;
 
 fn event(order: &str) -> Envelope {
     Envelope::root(
@@ -40,14 +41,15 @@ async fn transient_failures_are_redriven_by_sqs_permanent_ones_dead_lettered_at_
             continue;
         }
         empty_polls = 0;
+        let publisher = InMemoryPublisher::default();
         let response = processor
-            .process(sqs_event(&queue, &received), |env, meta| {
+            .process(sqs_event(&queue, &received), Deadline::default(), &publisher, |env: Envelope, meta| {
                 handled.lock().unwrap().push((env.subject.clone(), meta.receive_count));
                 async move {
                     match env.subject.as_str() {
                         "transient" => Err(HandlerError::transient("downstream unavailable")),
                         "permanent" => Err(HandlerError::permanent("unknown_sku", "sku SKU-X is not in the catalog")),
-                        _ => Ok(()),
+                        _ => Ok(vec![]),
                     }
                 }
             })
@@ -70,6 +72,7 @@ async fn transient_failures_are_redriven_by_sqs_permanent_ones_dead_lettered_at_
     let permanent = by_body("\"subject\":\"permanent\"");
     assert_eq!(attribute(permanent, "error_code").as_deref(), Some("unknown_sku"));
     assert_eq!(attribute(permanent, "error_reason").as_deref(), Some("sku SKU-X is not in the catalog"));
+    assert_eq!(attribute(permanent, "error_class").as_deref(), Some("permanent"));
     assert_eq!(attribute(permanent, "source_queue_arn").as_deref(), Some(queue.arn.as_str()));
     let garbage = by_body("this is not an event");
     assert_eq!(attribute(garbage, "error_code").as_deref(), Some("not_json"));

@@ -1,20 +1,21 @@
-//! The DynamoDB idempotency store against LocalStack's DynamoDB (real conditions and transactions).
+//! The Idempotency-Key store against LocalStack's DynamoDB (real conditions
+//! and transactions): what order-api relies on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use shopsphere_idempotency::*;
 use shopsphere_localstack_tests::emulator;
+use shopsphere_runtime::Deadline;
 
 type Guard = Idempotency<DynamoDbStore>;
 
-async fn guard() -> (Guard, shopsphere_localstack_tests::Emulator, String) {
+async fn guard() -> (Guard, DynamoDbStore, shopsphere_localstack_tests::Emulator, String) {
     let emu = emulator().await;
     let table = emu.create_table("idempotency", "id").await;
-    (Idempotency::new(DynamoDbStore::new(emu.dynamodb.clone(), &table)), emu, table)
+    let store = DynamoDbStore::new(emu.dynamodb.clone(), &table);
+    (Idempotency::new(store.clone()), store, emu, table)
 }
 
 async fn item(
@@ -35,62 +36,65 @@ async fn item(
 }
 
 #[tokio::test]
-async fn twenty_concurrent_run_once_on_one_key_run_the_work_once() {
-    let (guard, _, _) = guard().await;
+async fn twenty_concurrent_requests_with_one_key_let_exactly_one_in() {
+    let (guard, _, _, _) = guard().await;
     let guard = Arc::new(guard);
-    let runs = Arc::new(AtomicUsize::new(0));
-    let calls = (0..20).map(|i| {
-        let (guard, runs) = (guard.clone(), runs.clone());
-        tokio::spawn(async move {
-            guard
-                .run_once("payment#evt-1", "order o-1", Deadline::default(), || async move {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    Ok::<_, std::io::Error>(format!("charged by caller {i}"))
-                })
-                .await
-        })
+    let calls = (0..20).map(|_| {
+        let guard = guard.clone();
+        tokio::spawn(async move { guard.begin::<_, u32>("order-api#key-1", "body", Deadline::default()).await })
     });
     let results = futures::future::join_all(calls).await;
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "the work ran more than once");
-    let mut saved = None;
+    let mut admitted = 0;
     for r in results {
         match r.unwrap() {
-            Ok(value) => assert_eq!(saved.get_or_insert(value.clone()), &value, "every success returns the one result"),
+            Ok(Begin::Run(_)) => admitted += 1,
             Err(IdempotencyError::AlreadyInProgress { .. }) => {}
-            Err(other) => panic!("unexpected error: {other}"),
+            other => panic!("unexpected: {other:?}"),
         }
     }
-    assert!(saved.is_some());
+    assert_eq!(admitted, 1);
+}
+
+fn order_put(table: &str, order_id: &str) -> TransactWriteItem {
+    let put = Put::builder()
+        .table_name(table)
+        .item("order_id", AttributeValue::S(order_id.into()))
+        .condition_expression("attribute_not_exists(order_id)")
+        .build()
+        .unwrap();
+    TransactWriteItem::builder().put(put).build()
 }
 
 #[tokio::test]
-async fn completed_replay_returns_the_saved_data_from_a_powertools_item() {
-    let (guard, emu, table) = guard().await;
-    let first: Result<u32, IdempotencyError<std::io::Error>> =
-        guard.run_once("inventory#evt-2", &("o-2", 3), Deadline::default(), || async { Ok(17) }).await;
-    assert_eq!(first.unwrap(), 17);
-    let replay: Result<u32, IdempotencyError<std::io::Error>> =
-        guard.run_once("inventory#evt-2", &("o-2", 3), Deadline::default(), || async { panic!("must not run") }).await;
-    assert_eq!(replay.unwrap(), 17);
+async fn a_completed_request_answers_its_repeat_from_a_powertools_item_that_outlives_the_dlq() {
+    let (guard, store, emu, table) = guard().await;
+    let orders = emu.create_table("orders", "order_id").await;
+    let Begin::Run(ticket) = guard.begin::<_, u32>("order-api#key-2", &("o-2", 3), Deadline::default()).await.unwrap()
+    else {
+        panic!("fresh key")
+    };
+    store.commit_with(&ticket, &17u32, vec![order_put(&orders, "o-2")]).await.unwrap();
+    let repeat = guard.begin::<_, u32>("order-api#key-2", &("o-2", 3), Deadline::default()).await.unwrap();
+    assert!(matches!(repeat, Begin::Done(17)), "{repeat:?}");
 
-    let stored = item(&emu, &table, "id", "inventory#evt-2").await.expect("record stored");
+    let stored = item(&emu, &table, "id", "order-api#key-2").await.expect("record stored");
     assert_eq!(stored["status"], AttributeValue::S("COMPLETED".into()));
     assert_eq!(stored["data"], AttributeValue::S("17".into()));
     assert_eq!(stored["validation"], AttributeValue::S(payload_hash(&("o-2", 3)).unwrap()));
     let expiration: i64 = stored["expiration"].as_n().unwrap().parse().unwrap();
     let now = SystemClock.now_ms() / 1000;
-    assert!((now + 7 * 24 * 3600 - expiration).abs() < 60, "expiration {expiration} is not now + 7 days");
+    assert!((now + 30 * 24 * 3600 - expiration).abs() < 60, "expiration {expiration} is not now + 30 days");
     assert!(!stored.contains_key("in_progress_expiration"));
+    assert!(item(&emu, &orders, "order_id", "o-2").await.is_some());
 }
 
 #[tokio::test]
-async fn an_in_progress_record_past_its_expiry_is_taken_over() {
-    let (guard, emu, table) = guard().await;
+async fn an_in_progress_record_past_its_expiry_is_taken_over_and_a_live_one_is_not() {
+    let (guard, _, emu, table) = guard().await;
     let now_ms = SystemClock.now_ms();
     // What a crashed invocation leaves behind: INPROGRESS, its deadline passed.
     let stale = IdempotencyRecord {
-        key: "shipping#evt-3".into(),
+        key: "order-api#key-3".into(),
         status: Status::InProgress,
         expiration: now_ms / 1000 + 3600,
         in_progress_expiration: Some(now_ms - 1_000),
@@ -98,95 +102,38 @@ async fn an_in_progress_record_past_its_expiry_is_taken_over() {
         validation: payload_hash("p").unwrap(),
     };
     emu.dynamodb.put_item().table_name(&table).set_item(Some((&stale).into())).send().await.unwrap();
-    let r: Result<String, IdempotencyError<std::io::Error>> =
-        guard.run_once("shipping#evt-3", "p", Deadline::default(), || async { Ok("shipped".to_owned()) }).await;
-    assert_eq!(r.unwrap(), "shipped");
+    let r = guard.begin::<_, u32>("order-api#key-3", "p", Deadline::default()).await.unwrap();
+    assert!(matches!(r, Begin::Run(_)), "{r:?}");
 
-    // A live INPROGRESS record is not taken over.
     let live =
-        IdempotencyRecord { key: "shipping#evt-4".into(), in_progress_expiration: Some(now_ms + 60_000), ..stale };
+        IdempotencyRecord { key: "order-api#key-4".into(), in_progress_expiration: Some(now_ms + 60_000), ..stale };
     emu.dynamodb.put_item().table_name(&table).set_item(Some((&live).into())).send().await.unwrap();
-    let r: Result<String, IdempotencyError<std::io::Error>> =
-        guard.run_once("shipping#evt-4", "p", Deadline::default(), || async { Ok("shipped".to_owned()) }).await;
+    let r = guard.begin::<_, u32>("order-api#key-4", "p", Deadline::default()).await;
     assert!(matches!(r, Err(IdempotencyError::AlreadyInProgress { .. })), "{r:?}");
 }
 
 #[tokio::test]
 async fn the_same_key_with_another_payload_is_a_mismatch() {
-    let (guard, _, _) = guard().await;
-    let _: u8 = guard
-        .run_once::<_, _, std::io::Error, _, _>("api#key-1", "body A", Deadline::default(), || async { Ok(1) })
-        .await
-        .unwrap();
-    let err = guard
-        .run_once::<_, u8, std::io::Error, _, _>("api#key-1", "body B", Deadline::default(), || async { Ok(2) })
-        .await
-        .unwrap_err();
+    let (guard, _, _, _) = guard().await;
+    let Begin::Run(ticket) = guard.begin::<_, u8>("order-api#key-5", "body A", Deadline::default()).await.unwrap()
+    else {
+        panic!()
+    };
+    guard.complete(&ticket, &1u8).await.unwrap();
+    let err = guard.begin::<_, u8>("order-api#key-5", "body B", Deadline::default()).await.unwrap_err();
     assert!(matches!(err, IdempotencyError::PayloadMismatch { .. }), "{err}");
 }
 
-fn decrement(table: &str, sku: &str, qty: i64) -> TransactWriteItem {
-    let update = Update::builder()
-        .table_name(table)
-        .key("sku", AttributeValue::S(sku.into()))
-        .update_expression("SET stock = stock - :qty")
-        .condition_expression("stock >= :qty")
-        .expression_attribute_values(":qty", AttributeValue::N(qty.to_string()))
-        .build()
-        .unwrap();
-    TransactWriteItem::builder().update(update).build()
-}
-
-async fn stock_table(emu: &shopsphere_localstack_tests::Emulator) -> String {
-    let table = emu.create_table("stock", "sku").await;
-    emu.dynamodb
-        .put_item()
-        .table_name(&table)
-        .item("sku", AttributeValue::S("SKU-MUG".into()))
-        .item("stock", AttributeValue::N("3".into()))
-        .send()
-        .await
-        .unwrap();
-    table
-}
-
 #[tokio::test]
-async fn transactional_completion_whose_business_write_fails_writes_neither_item() {
-    let (guard, emu, table) = guard().await;
-    let stock = stock_table(&emu).await;
-    let err = guard
-        .run_once_transactional::<_, String, std::io::Error, _, _>(
-            "inventory#evt-5",
-            "o-5",
-            Deadline::default(),
-            || async { Ok(("deducted".to_owned(), vec![decrement(&stock, "SKU-MUG", 5)])) },
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(&err, IdempotencyError::BusinessConditionFailed { failed, .. } if failed == &[0]), "{err}");
-    assert!(item(&emu, &table, "id", "inventory#evt-5").await.is_none(), "no idempotency record may remain");
-    assert_eq!(item(&emu, &stock, "sku", "SKU-MUG").await.unwrap()["stock"], AttributeValue::N("3".into()));
-}
-
-#[tokio::test]
-async fn transactional_completion_commits_the_business_write_once() {
-    let (guard, emu, table) = guard().await;
-    let stock = stock_table(&emu).await;
-    for _ in 0..3 {
-        let out: String = guard
-            .run_once_transactional::<_, _, std::io::Error, _, _>(
-                "inventory#evt-6",
-                "o-6",
-                Deadline::default(),
-                || async { Ok(("deducted".to_owned(), vec![decrement(&stock, "SKU-MUG", 2)])) },
-            )
-            .await
-            .unwrap();
-        assert_eq!(out, "deducted");
-    }
-    assert_eq!(item(&emu, &stock, "sku", "SKU-MUG").await.unwrap()["stock"], AttributeValue::N("1".into()));
-    assert_eq!(
-        item(&emu, &table, "id", "inventory#evt-6").await.unwrap()["status"],
-        AttributeValue::S("COMPLETED".into())
-    );
+async fn a_completion_whose_order_write_fails_writes_neither_item() {
+    let (guard, store, emu, table) = guard().await;
+    let orders = emu.create_table("orders", "order_id").await;
+    emu.dynamodb.put_item().table_name(&orders).item("order_id", AttributeValue::S("o-6".into())).send().await.unwrap();
+    let Begin::Run(ticket) = guard.begin::<_, u32>("order-api#key-6", "p", Deadline::default()).await.unwrap() else {
+        panic!()
+    };
+    let err = store.commit_with(&ticket, &1u32, vec![order_put(&orders, "o-6")]).await.unwrap_err();
+    assert!(matches!(&err, CommitError::BusinessCondition(failed) if failed == &[0]), "{err}");
+    let record = item(&emu, &table, "id", "order-api#key-6").await.unwrap();
+    assert_eq!(record["status"], AttributeValue::S("INPROGRESS".into()), "the completion was not written");
 }

@@ -1,54 +1,82 @@
-//! Fake of the inventory table (domain and handler tests only).
+//! Fake of the inventory and reservations tables (domain and handler tests
+//! only), with DynamoDB's semantics: one reservation per order, all stock or none.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use shopsphere_inventory::domain::{RepoError, StockLevels};
-use shopsphere_inventory::{Inventory, StockEffect};
-use shopsphere_messaging::{ApplyEffect, Consumer, InMemoryPublisher, InMemorySink};
+use shopsphere_inventory::Inventory;
+use shopsphere_inventory::domain::{Reservation, Reserve, Stock};
+use shopsphere_messaging::{Consumer, InMemoryPublisher};
+use shopsphere_runtime::{TableError, Write};
 
 #[derive(Default)]
-pub struct InMemoryStock(pub Mutex<HashMap<String, u32>>);
+pub struct InMemoryStock {
+    pub levels: Mutex<HashMap<String, u32>>,
+    pub reservations: Mutex<HashMap<String, Reservation>>,
+}
 
 impl InMemoryStock {
     pub fn with(levels: &[(&str, u32)]) -> Self {
-        InMemoryStock(Mutex::new(levels.iter().map(|(s, n)| (s.to_string(), *n)).collect()))
+        InMemoryStock {
+            levels: Mutex::new(levels.iter().map(|(s, n)| (s.to_string(), *n)).collect()),
+            reservations: Mutex::default(),
+        }
     }
 
     pub fn level(&self, sku: &str) -> u32 {
-        self.0.lock().unwrap()[sku]
+        self.levels.lock().unwrap()[sku]
+    }
+
+    pub fn set(&self, sku: &str, level: u32) {
+        self.levels.lock().unwrap().insert(sku.to_owned(), level);
+    }
+
+    pub fn reservation(&self, order_id: &str) -> Option<Reservation> {
+        self.reservations.lock().unwrap().get(order_id).cloned()
     }
 }
 
-impl StockLevels for &InMemoryStock {
-    async fn levels(&self, skus: &[String]) -> Result<HashMap<String, u32>, RepoError> {
-        let stock = self.0.lock().unwrap();
+impl Stock for &InMemoryStock {
+    async fn reserve(&self, reservation: &Reservation) -> Result<Reserve, TableError> {
+        let mut reservations = self.reservations.lock().unwrap();
+        if let Some(existing) = reservations.get(&reservation.order_id) {
+            return Ok(Reserve::Existing(existing.clone()));
+        }
+        let mut stock = self.levels.lock().unwrap();
+        if reservation.items.iter().any(|i| stock.get(&i.sku).is_none_or(|n| *n < i.qty)) {
+            return Ok(Reserve::Short);
+        }
+        for i in &reservation.items {
+            *stock.get_mut(&i.sku).unwrap() -= i.qty;
+        }
+        reservations.insert(reservation.order_id.clone(), reservation.clone());
+        Ok(Reserve::Reserved)
+    }
+
+    async fn reject(&self, reservation: &Reservation) -> Result<Write<Reservation>, TableError> {
+        let mut reservations = self.reservations.lock().unwrap();
+        if let Some(existing) = reservations.get(&reservation.order_id) {
+            return Ok(Write::Refused(Some(existing.clone())));
+        }
+        reservations.insert(reservation.order_id.clone(), reservation.clone());
+        Ok(Write::Done)
+    }
+
+    async fn levels(&self, skus: &[String]) -> Result<HashMap<String, u32>, TableError> {
+        let mut unique = skus.to_vec();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != skus.len() {
+            return Err(TableError::corrupt("inventory", "ValidationException: duplicate keys"));
+        }
+        let stock = self.levels.lock().unwrap();
         Ok(skus.iter().filter_map(|s| stock.get(s).map(|n| (s.clone(), *n))).collect())
     }
 }
 
-impl ApplyEffect<StockEffect> for &InMemoryStock {
-    fn apply(&self, effect: &StockEffect) -> Result<(), String> {
-        let StockEffect::Deduct(items) = effect else { return Ok(()) };
-        let mut stock = self.0.lock().unwrap();
-        if let Some(short) = items.iter().find(|i| stock.get(&i.sku).is_none_or(|n| *n < i.qty)) {
-            return Err(format!("stock >= {} failed for {}", short.qty, short.sku));
-        }
-        for i in items {
-            *stock.get_mut(&i.sku).unwrap() -= i.qty;
-        }
-        Ok(())
-    }
-}
-
-pub type TestConsumer<'a> = Consumer<
-    Inventory<&'a InMemoryStock>,
-    InMemorySink<&'a InMemoryStock>,
-    std::sync::Arc<shopsphere_idempotency::InMemoryStore>,
-    InMemoryPublisher,
->;
+pub type TestConsumer<'a> = Consumer<Inventory<&'a InMemoryStock>, InMemoryPublisher>;
 
 pub fn consumer(stock: &InMemoryStock) -> TestConsumer<'_> {
-    Consumer::in_memory(Inventory { stock }, stock)
+    Consumer::in_memory(Inventory { stock })
 }

@@ -1,60 +1,88 @@
-//! Fakes of the catalog and orders tables (API tests only).
+//! Fakes of the catalog and orders tables (API tests only), as strict as
+//! DynamoDB where it matters: a read that names a key twice is refused.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use shopsphere_idempotency::{Idempotency, InMemoryStore};
-use shopsphere_messaging::{ApplyEffect, InMemorySink};
-use shopsphere_order_api::{Api, Catalog, NewOrder, Orders};
-use shopsphere_orders::{OrderView, Product, RepoError};
+use shopsphere_idempotency::{CommitError, Idempotency, IdempotencyStore, InMemoryStore, StoreError, Ticket};
+use shopsphere_order_api::{Accepted, Api, Catalog, Orders};
+use shopsphere_orders::{OrderView, Product};
+use shopsphere_runtime::{TableError, Write};
 
 pub struct FakeCatalog(pub Vec<Product>);
 
 impl Catalog for &FakeCatalog {
-    async fn products(&self, skus: &[String]) -> Result<HashMap<String, Product>, RepoError> {
+    async fn products(&self, skus: &[String]) -> Result<HashMap<String, Product>, TableError> {
+        let mut unique = skus.to_vec();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != skus.len() {
+            // BatchGetItem: "Provided list of item keys contains duplicates".
+            return Err(TableError::corrupt("catalog", "ValidationException: duplicate keys"));
+        }
         Ok(self.0.iter().filter(|p| skus.contains(&p.sku)).map(|p| (p.sku.clone(), p.clone())).collect())
     }
 
-    async fn all(&self) -> Result<Vec<Product>, RepoError> {
+    async fn all(&self) -> Result<Vec<Product>, TableError> {
         Ok(self.0.clone())
     }
 }
 
+pub fn product(sku: &str, name: &str, price: i64) -> Product {
+    Product { sku: sku.into(), name: name.into(), price, currency: "EUR".into() }
+}
+
 pub fn catalog() -> FakeCatalog {
-    let product =
-        |sku: &str, name: &str, price| Product { sku: sku.into(), name: name.into(), price, currency: "EUR".into() };
     FakeCatalog(vec![product("SKU-MUG", "Mug", 1250), product("SKU-TEE", "T-shirt", 2000)])
 }
 
+/// Order rows, and the request records they commit with.
 #[derive(Default)]
-pub struct InMemoryOrders(pub Mutex<HashMap<String, OrderView>>);
+pub struct InMemoryOrders {
+    pub rows: Mutex<HashMap<String, OrderView>>,
+    pub requests: Arc<InMemoryStore>,
+}
 
-impl Orders for &InMemoryOrders {
-    async fn get(&self, order_id: &str) -> Result<Option<OrderView>, RepoError> {
-        Ok(self.0.lock().unwrap().get(order_id).cloned())
+impl InMemoryOrders {
+    pub fn count(&self) -> usize {
+        self.rows.lock().unwrap().len()
+    }
+
+    pub fn row(&self, id: &str) -> OrderView {
+        self.rows.lock().unwrap()[id].clone()
     }
 }
 
-impl ApplyEffect<NewOrder> for &InMemoryOrders {
-    fn apply(&self, order: &NewOrder) -> Result<(), String> {
-        let mut rows = self.0.lock().unwrap();
-        if rows.contains_key(&order.0.order_id) {
-            return Err("order exists".into());
+impl Orders for &InMemoryOrders {
+    async fn get(&self, order_id: &str) -> Result<Option<OrderView>, TableError> {
+        Ok(self.rows.lock().unwrap().get(order_id).cloned())
+    }
+
+    async fn create(&self, order: &OrderView) -> Result<Write<OrderView>, TableError> {
+        let mut rows = self.rows.lock().unwrap();
+        if let Some(existing) = rows.get(&order.order_id) {
+            return Ok(Write::Refused(Some(existing.clone())));
         }
-        rows.insert(order.0.order_id.clone(), order.0.clone());
+        rows.insert(order.order_id.clone(), order.clone());
+        Ok(Write::Done)
+    }
+
+    async fn create_keyed(&self, ticket: &Ticket, order: &OrderView, accepted: &Accepted) -> Result<(), CommitError> {
+        let completed = ticket
+            .completed_record(accepted)
+            .map_err(|e| StoreError::Corrupt { key: ticket.key.clone(), reason: e.to_string() })?;
+        if self.rows.lock().unwrap().contains_key(&order.order_id) {
+            return Err(CommitError::BusinessCondition(vec![0]));
+        }
+        self.requests.complete(&completed, ticket.owner_token).await?;
+        self.rows.lock().unwrap().insert(order.order_id.clone(), order.clone());
         Ok(())
     }
 }
 
-pub type TestApi<'a> = Api<&'a FakeCatalog, &'a InMemoryOrders, InMemorySink<&'a InMemoryOrders>, Arc<InMemoryStore>>;
+pub type TestApi<'a> = Api<&'a FakeCatalog, &'a InMemoryOrders, Arc<InMemoryStore>>;
 
 pub fn api<'a>(catalog: &'a FakeCatalog, orders: &'a InMemoryOrders) -> TestApi<'a> {
-    let store = Arc::new(InMemoryStore::new());
-    Api {
-        catalog,
-        orders,
-        sink: InMemorySink { store: store.clone(), state: orders },
-        idempotency: Idempotency::new(store),
-    }
+    Api { catalog, orders, idempotency: Idempotency::new(orders.requests.clone()) }
 }

@@ -1,12 +1,15 @@
-//! Fake of the orders table (domain and handler tests only).
+//! Fake of the orders table as order-status writes it (domain and handler
+//! tests only): the conditions of the real UpdateItem, on a row in memory.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use shopsphere_messaging::{ApplyEffect, Consumer, InMemoryPublisher, InMemorySink};
-use shopsphere_order_status::{OrderStatusService, Orders, StatusEffect};
+use shopsphere_messaging::{Consumer, InMemoryPublisher};
+use shopsphere_order_status::OrderStatusService;
+use shopsphere_order_status::domain::{Applied, OrderRows, StatusChange};
 use shopsphere_orders::OrderView;
+use shopsphere_runtime::{TableError, Write};
 
 #[derive(Default)]
 pub struct InMemoryOrders(pub Mutex<HashMap<String, OrderView>>);
@@ -17,32 +20,40 @@ impl InMemoryOrders {
     }
 }
 
-impl Orders for &InMemoryOrders {
-    async fn get(&self, order_id: &str) -> Result<Option<OrderView>, String> {
-        Ok(self.0.lock().unwrap().get(order_id).cloned())
-    }
-}
-
-impl ApplyEffect<StatusEffect> for &InMemoryOrders {
-    fn apply(&self, effect: &StatusEffect) -> Result<(), String> {
-        let StatusEffect(Some(view)) = effect else { return Ok(()) };
+impl OrderRows for &InMemoryOrders {
+    async fn apply(&self, change: &StatusChange, move_status: bool) -> Result<Applied, TableError> {
         let mut rows = self.0.lock().unwrap();
-        let stored = rows.get(&view.order_id).map(|v| v.version).unwrap_or(0);
-        if stored + 1 != view.version {
-            return Err(format!("version {stored} is not {}", view.version - 1));
+        let Some(row) = rows.get_mut(&change.order_id) else { return Ok(Applied::Missing) };
+        if row.timeline.contains_key(&change.event_id) {
+            return Ok(Applied::Repeat);
+        }
+        if move_status && !change.moves_from.contains(&row.status) {
+            return Ok(Applied::StatusAhead);
+        }
+        row.timeline.insert(change.event_id.clone(), change.happened.clone());
+        row.updated_at = change.updated_at.clone();
+        if move_status {
+            row.status = change.status;
+        }
+        row.reasons.extend(change.reason.clone());
+        if let Some(d) = &change.details {
+            row.customer_id = d.customer_id.clone();
+            row.lines = d.lines.clone();
+            row.total = d.total;
+        }
+        Ok(Applied::Now)
+    }
+
+    async fn rebuild(&self, view: &OrderView) -> Result<Write<OrderView>, TableError> {
+        let mut rows = self.0.lock().unwrap();
+        if let Some(existing) = rows.get(&view.order_id) {
+            return Ok(Write::Refused(Some(existing.clone())));
         }
         rows.insert(view.order_id.clone(), view.clone());
-        Ok(())
+        Ok(Write::Done)
     }
 }
 
-pub fn consumer(
-    orders: &InMemoryOrders,
-) -> Consumer<
-    OrderStatusService<&InMemoryOrders>,
-    InMemorySink<&InMemoryOrders>,
-    std::sync::Arc<shopsphere_idempotency::InMemoryStore>,
-    InMemoryPublisher,
-> {
-    Consumer::in_memory(OrderStatusService { orders }, orders)
+pub fn consumer(orders: &InMemoryOrders) -> Consumer<OrderStatusService<&InMemoryOrders>, InMemoryPublisher> {
+    Consumer::in_memory(OrderStatusService { orders })
 }

@@ -1,94 +1,158 @@
-//! Fakes for the payment service's ports (domain and handler tests only).
+//! Fakes for the payment service's ports (domain and handler tests only):
+//! the payments table with the adapter's conditions, and the simulated
+//! gateway's own rules over a ledger in memory.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use shopsphere_events::Money;
-use shopsphere_messaging::{ApplyEffect, Consumer, InMemoryPublisher, InMemorySink};
-use shopsphere_payment::domain::{GatewayError, PaymentGateway, Payments, RepoError};
-use shopsphere_payment::gateway::SimulatedGateway;
-use shopsphere_payment::{Payment, PaymentEffect, PaymentRecord, PaymentStatus};
+use shopsphere_messaging::{Consumer, InMemoryPublisher};
+use shopsphere_payment::gateway::{GatewayRecord, Ledger, SimulatedGateway, charge_key, refund_key};
+use shopsphere_payment::{Payment, PaymentRecord, PaymentStatus, Payments};
+use shopsphere_runtime::{TableError, Updated, Write};
 
-/// The payments table in memory, with the adapter's conditions.
 #[derive(Default)]
-pub struct InMemoryPayments(pub Mutex<HashMap<String, PaymentRecord>>);
+pub struct InMemoryPayments {
+    pub rows: Mutex<HashMap<String, PaymentRecord>>,
+    /// Settling writes that fail (the table unavailable) before one passes.
+    pub settle_outages: AtomicU32,
+}
 
 impl InMemoryPayments {
     pub fn get_now(&self, order_id: &str) -> Option<PaymentRecord> {
-        self.0.lock().unwrap().get(order_id).cloned()
+        self.rows.lock().unwrap().get(order_id).cloned()
+    }
+
+    /// What a crashed holder leaves behind once its lease has run out.
+    pub fn expire_lease(&self, order_id: &str) {
+        self.rows.lock().unwrap().get_mut(order_id).unwrap().lease_until = shopsphere_runtime::now_ms() - 1;
     }
 }
 
 impl Payments for &InMemoryPayments {
-    async fn get(&self, order_id: &str) -> Result<Option<PaymentRecord>, RepoError> {
-        Ok(self.get_now(order_id))
+    async fn open(&self, intent: &PaymentRecord) -> Result<Write<PaymentRecord>, TableError> {
+        let mut rows = self.rows.lock().unwrap();
+        if let Some(row) = rows.get(&intent.order_id) {
+            return Ok(Write::Refused(Some(row.clone())));
+        }
+        rows.insert(intent.order_id.clone(), intent.clone());
+        Ok(Write::Done)
     }
-}
 
-impl ApplyEffect<PaymentEffect> for &InMemoryPayments {
-    fn apply(&self, effect: &PaymentEffect) -> Result<(), String> {
-        let mut rows = self.0.lock().unwrap();
-        match effect {
-            PaymentEffect::None => Ok(()),
-            PaymentEffect::Record(r) if rows.contains_key(&r.order_id) => Err("payment exists".into()),
-            PaymentEffect::Record(r) => {
-                rows.insert(r.order_id.clone(), r.clone());
-                Ok(())
+    async fn settle(
+        &self,
+        record: &PaymentRecord,
+        expected: PaymentStatus,
+        lease_until: i64,
+    ) -> Result<Write<PaymentRecord>, TableError> {
+        if self.settle_outages.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(TableError::unavailable("payments", "throttled"));
+        }
+        let mut rows = self.rows.lock().unwrap();
+        match rows.get(&record.order_id) {
+            Some(row) if row.status == expected && row.lease_until == lease_until => {
+                rows.insert(record.order_id.clone(), record.clone());
+                Ok(Write::Done)
             }
-            PaymentEffect::Refund { order_id, refund_id, reason } => match rows.get_mut(order_id) {
-                Some(row) if row.status == PaymentStatus::Charged => {
-                    row.status = PaymentStatus::Refunded;
-                    row.refund_id = Some(refund_id.clone());
-                    row.reason = Some(reason.clone());
-                    Ok(())
-                }
-                _ => Err("not charged".into()),
-            },
+            other => Ok(Write::Refused(other.cloned())),
         }
     }
-}
 
-/// The simulated gateway, counting calls.
-pub struct CountingGateway {
-    pub inner: SimulatedGateway,
-    pub charges: AtomicUsize,
-    pub refunds: AtomicUsize,
-}
-
-impl CountingGateway {
-    pub fn new() -> Self {
-        CountingGateway {
-            inner: SimulatedGateway::new(50_000, 1),
-            charges: AtomicUsize::new(0),
-            refunds: AtomicUsize::new(0),
+    async fn begin_refund(
+        &self,
+        order_id: &str,
+        refund_key: &str,
+        lease_until: i64,
+    ) -> Result<Updated<PaymentRecord>, TableError> {
+        let mut rows = self.rows.lock().unwrap();
+        match rows.get_mut(order_id) {
+            Some(row) if row.status == PaymentStatus::Charged => {
+                row.status = PaymentStatus::Refunding;
+                row.refund_key = Some(refund_key.to_owned());
+                row.lease_until = lease_until;
+                Ok(Updated::Done(row.clone()))
+            }
+            other => Ok(Updated::Refused(other.map(|r| r.clone()))),
         }
     }
-}
 
-impl PaymentGateway for &CountingGateway {
-    async fn charge(&self, order_id: &str, amount: Money, token: &str) -> Result<String, GatewayError> {
-        let result = self.inner.charge(order_id, amount, token).await;
-        if result.is_ok() {
-            self.charges.fetch_add(1, Ordering::SeqCst);
+    async fn take_over(
+        &self,
+        order_id: &str,
+        status: PaymentStatus,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> Result<Updated<PaymentRecord>, TableError> {
+        let mut rows = self.rows.lock().unwrap();
+        match rows.get_mut(order_id) {
+            Some(row) if row.status == status && row.lease_until < now_ms => {
+                row.lease_until = lease_until;
+                Ok(Updated::Done(row.clone()))
+            }
+            other => Ok(Updated::Refused(other.map(|r| r.clone()))),
         }
-        result
     }
 
-    async fn refund(&self, payment_id: &str, amount: Money) -> Result<String, GatewayError> {
-        self.refunds.fetch_add(1, Ordering::SeqCst);
-        self.inner.refund(payment_id, amount).await
+    async fn release(&self, order_id: &str, status: PaymentStatus, lease_until: i64) -> Result<(), TableError> {
+        let mut rows = self.rows.lock().unwrap();
+        if let Some(row) = rows.get_mut(order_id).filter(|r| r.status == status && r.lease_until == lease_until) {
+            row.lease_until = 0;
+        }
+        Ok(())
     }
 }
 
-pub type TestConsumer<'a> = Consumer<
-    Payment<&'a InMemoryPayments, &'a CountingGateway>,
-    InMemorySink<&'a InMemoryPayments>,
-    std::sync::Arc<shopsphere_idempotency::InMemoryStore>,
-    InMemoryPublisher,
->;
+/// The gateway's ledger in memory.
+#[derive(Default)]
+pub struct InMemoryLedger(pub Mutex<HashMap<String, (u32, GatewayRecord)>>);
 
-pub fn consumer<'a>(payments: &'a InMemoryPayments, gateway: &'a CountingGateway) -> TestConsumer<'a> {
-    Consumer::in_memory(Payment { payments, gateway }, payments)
+impl Ledger for &InMemoryLedger {
+    async fn attempt(&self, id: &str) -> Result<u32, TableError> {
+        let mut rows = self.0.lock().unwrap();
+        let entry = rows
+            .entry(id.to_owned())
+            .or_insert_with(|| (0, GatewayRecord { id: id.to_owned(), calls: 0, charge: None, refund_id: None }));
+        entry.0 += 1;
+        Ok(entry.0)
+    }
+
+    async fn keep_first(&self, record: &GatewayRecord) -> Result<GatewayRecord, TableError> {
+        let mut rows = self.0.lock().unwrap();
+        let entry = rows.entry(record.id.clone()).or_insert_with(|| (0, GatewayRecord { calls: 0, ..record.clone() }));
+        entry.1.calls += 1;
+        Ok(entry.1.clone())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<GatewayRecord>, TableError> {
+        Ok(self.0.lock().unwrap().get(id).map(|(_, r)| r.clone()))
+    }
+}
+
+impl InMemoryLedger {
+    /// Charge calls made with `key` (the OrderCreated's event id).
+    pub fn charge_calls(&self, key: &str) -> u64 {
+        self.0.lock().unwrap().get(&charge_key(key)).map_or(0, |(_, r)| r.calls)
+    }
+
+    pub fn refund_calls(&self, key: &str) -> u64 {
+        self.0.lock().unwrap().get(&refund_key(key)).map_or(0, |(_, r)| r.calls)
+    }
+
+    /// Charge and refund calls in all.
+    pub fn calls(&self) -> u64 {
+        self.0.lock().unwrap().values().map(|(_, r)| r.calls).sum()
+    }
+}
+
+pub type TestGateway<'a> = SimulatedGateway<&'a InMemoryLedger>;
+
+pub fn gateway(ledger: &InMemoryLedger) -> TestGateway<'_> {
+    SimulatedGateway { limit: 50_000, flaky_failures: 1, ledger }
+}
+
+pub type TestConsumer<'a> = Consumer<Payment<&'a InMemoryPayments, TestGateway<'a>>, InMemoryPublisher>;
+
+pub fn consumer<'a>(payments: &'a InMemoryPayments, ledger: &'a InMemoryLedger) -> TestConsumer<'a> {
+    Consumer::in_memory(Payment { payments, gateway: gateway(ledger) })
 }

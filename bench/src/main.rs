@@ -26,6 +26,12 @@ pub struct Cli {
     /// Records fed to each consumer (after a first batch of ten).
     #[arg(long, default_value_t = 300)]
     pub records: usize,
+    /// Function binaries built with the deploy profile, measured beside the test build's.
+    #[arg(long)]
+    pub deploy_bin_dir: Option<PathBuf>,
+    /// Measure only this consumer (e.g. InventoryFunction) and nothing else: for profiling.
+    #[arg(long)]
+    pub function: Option<String>,
     /// The run whose figures are shown beside this one's.
     #[arg(long, default_value = "bench/results/2026-11-28.json")]
     pub baseline: PathBuf,
@@ -74,16 +80,22 @@ async fn main() -> anyhow::Result<()> {
     let through_proxy = sdk_config(&proxy.endpoint).await;
     let rig = measure::Rig { cli: cli.clone(), direct: direct.clone(), through_proxy, proxy, specs: specs.clone() };
 
-    eprintln!("bench: deploying two stacks (functions off)");
-    let e2e_stack = fresh_stack(&cfn, "shopsphere-bench-e2e", "benche2e").await?;
     let consumer_stack = fresh_stack(&cfn, "shopsphere-bench-consumer", "benchconsumer").await?;
+    let builds = measure::Builds { test: &cli.bin_dir, deploy: cli.deploy_bin_dir.as_deref() };
+    if cli.function.is_some() {
+        let consumers = measure::consumers(&rig, &consumer_stack, &builds).await?;
+        println!("{}", serde_json::to_string_pretty(&consumers)?);
+        return Ok(());
+    }
+    eprintln!("bench: deploying the end-to-end stack (functions off)");
+    let e2e_stack = fresh_stack(&cfn, "shopsphere-bench-e2e", "benche2e").await?;
 
     eprintln!("bench: cold starts ({} per function, and /bin/true)", cli.starts);
     let cold = measure::cold_starts(&cli, &specs, &e2e_stack).await?;
     eprintln!("bench: emulator ceiling (bare conditional puts from one client)");
     let ceiling = measure::emulator_ceiling(&direct, &consumer_stack).await?;
     eprintln!("bench: each consumer alone, {} records in batches of 10", cli.records);
-    let consumers = measure::consumers(&rig, &consumer_stack).await?;
+    let consumers = measure::consumers(&rig, &consumer_stack, &builds).await?;
     eprintln!("bench: end to end, {} orders/s for {} s", cli.orders_per_second, cli.seconds);
     let load = measure::end_to_end(&rig, &e2e_stack).await?;
     let cost = cost::model(&load);

@@ -174,9 +174,20 @@ pub struct Rig {
 impl Rig {
     /// The local host for `specs` on `stack`, every AWS call through the proxy.
     async fn host(&self, stack: &Stack, specs: &[FunctionSpec], logs: &Path) -> anyhow::Result<Running> {
+        self.host_of(stack, specs, logs, &self.cli.bin_dir).await
+    }
+
+    /// [`Rig::host`] running the binaries of `bin_dir`.
+    async fn host_of(
+        &self,
+        stack: &Stack,
+        specs: &[FunctionSpec],
+        logs: &Path,
+        bin_dir: &Path,
+    ) -> anyhow::Result<Running> {
         let options = Options {
             target: Target { endpoint: self.proxy.endpoint.clone(), region: REGION.into() },
-            bin_dir: self.cli.bin_dir.clone(),
+            bin_dir: bin_dir.to_owned(),
             log_dir: Some(logs.to_owned()),
             api: SocketAddr::from(([127, 0, 0, 1], 0)),
             control: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -189,6 +200,8 @@ impl Rig {
 #[derive(Debug, Serialize)]
 pub struct ConsumerRun {
     pub function: String,
+    /// Which build of the binary: the tests' (LTO off, 16 codegen units) or the deploy profile's.
+    pub build: &'static str,
     /// What it was fed (to its own queue, as SNS's raw delivery would).
     pub fed: &'static str,
     pub records: usize,
@@ -321,10 +334,39 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Strin
         .context("a queue ARN")
 }
 
+/// No event a consumer publishes reaches another's queue: each is measured alone.
+async fn unsubscribe_all(sns: &aws_sdk_sns::Client, stack: &Stack) -> anyhow::Result<()> {
+    for (name, topic) in stack.outputs.iter().filter(|(k, _)| k.ends_with("TopicArn") && *k != "AlarmTopicArn") {
+        let subscriptions = sns.list_subscriptions_by_topic().topic_arn(topic).send().await?;
+        for subscription in subscriptions.subscriptions() {
+            if let Some(arn) = subscription.subscription_arn() {
+                sns.unsubscribe()
+                    .subscription_arn(arn)
+                    .send()
+                    .await
+                    .with_context(|| format!("unsubscribing from {name}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The builds of the function binaries the consumers are measured on.
+pub struct Builds<'a> {
+    pub test: &'a Path,
+    /// The deploy profile (opt-level s, fat LTO, one codegen unit), for the
+    /// functions it was built for (`make bench` builds inventory's).
+    pub deploy: Option<&'a Path>,
+}
+
+pub const TEST_BUILD: &str = "test build (LTO off, 16 codegen units)";
+pub const DEPLOY_BUILD: &str = "deploy profile (opt-level s, fat LTO, 1 codegen unit)";
+
 /// Each SQS-triggered function alone on its own queue: `cli.records` events
 /// of a type it handles, fed before it starts (one instance, so its CPU per
-/// record is one process's), then a fresh process's first batch.
-pub async fn consumers(rig: &Rig, stack: &Stack) -> anyhow::Result<Consumers> {
+/// record is one process's), then a fresh process's first batch. Each is
+/// measured on the test build, and on the deploy profile where there is one.
+pub async fn consumers(rig: &Rig, stack: &Stack, builds: &Builds<'_>) -> anyhow::Result<Consumers> {
     let (cli, direct, proxy) = (&rig.cli, &rig.direct, &rig.proxy);
     let output = |k: &str| stack.outputs.get(k).cloned().with_context(|| format!("output {k}"));
     let inventory = InventoryTable::new(aws_sdk_dynamodb::Client::new(direct), output("InventoryTableName")?);
@@ -334,8 +376,14 @@ pub async fn consumers(rig: &Rig, stack: &Stack) -> anyhow::Result<Consumers> {
     let orders = shopsphere_orders::OrdersTable::new(aws_sdk_dynamodb::Client::new(direct), output("OrdersTableName")?);
     let providers = output("SimulatedProvidersTableName")?;
     let sqs = aws_sdk_sqs::Client::new(direct);
+    unsubscribe_all(&aws_sdk_sns::Client::new(direct), stack).await?;
     let mut runs = Vec::new();
-    for spec in &rig.specs {
+    let measured = rig.specs.iter().filter(|s| cli.function.as_ref().is_none_or(|f| *f == s.logical_id));
+    let runs_of = measured.flat_map(|spec| {
+        let deploy = builds.deploy.filter(|d| d.join(&spec.binary).is_file()).map(|d| (d, DEPLOY_BUILD));
+        std::iter::once((builds.test, TEST_BUILD)).chain(deploy).map(move |build| (spec, build))
+    });
+    for (spec, (bin_dir, build)) in runs_of.collect::<Vec<_>>() {
         let Some(EventSource::Sqs(source)) = spec.events.first() else { continue };
         let queue = stack.physical.get(&source.queue).cloned().context("the consumer's queue")?;
         let events: Vec<(&'static str, shopsphere_events::Envelope)> =
@@ -355,11 +403,11 @@ pub async fn consumers(rig: &Rig, stack: &Stack) -> anyhow::Result<Consumers> {
         let target = Target { endpoint: proxy.endpoint.clone(), region: REGION.into() };
         let logs = PathBuf::from("target/bench/consumers");
         std::fs::create_dir_all(&logs)?;
-        let fresh = Function::new(spec, stack, &target, &cli.bin_dir, Some(&logs))?;
+        let fresh = Function::new(spec, stack, &target, bin_dir, Some(&logs))?;
         let (first_next, first_batch) =
             fresh.first_invocation(lambda_batch(&queue_arn(&sqs, &queue).await?, first)?, first.len(), REGION).await?;
 
-        let running = rig.host(stack, std::slice::from_ref(spec), &logs).await?;
+        let running = rig.host_of(stack, std::slice::from_ref(spec), &logs, bin_dir).await?;
         let function = running.host.functions[&spec.logical_id].clone();
         function.start(Some(1));
         let before = proxy.counts();
@@ -382,6 +430,9 @@ pub async fn consumers(rig: &Rig, stack: &Stack) -> anyhow::Result<Consumers> {
         let steady_records = (records_handled(&function) - records_a).max(1) as f64;
         let seconds = started.elapsed().as_secs_f64();
         running.host.stop();
+        while running.host.pollers(&spec.logical_id) > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let counts = proxy.counts().since(&before);
         let invocations = function.invocations.load(Ordering::Relaxed);
         let errors = function.errors.load(Ordering::Relaxed);
@@ -395,6 +446,7 @@ pub async fn consumers(rig: &Rig, stack: &Stack) -> anyhow::Result<Consumers> {
         let write_units: f64 = counts.tables.iter().filter(|(t, _)| **t != providers).map(|(_, u)| u.write_units).sum();
         runs.push(ConsumerRun {
             function: spec.logical_id.clone(),
+            build,
             fed,
             records: steady.len(),
             invocations,

@@ -101,16 +101,17 @@ fn markdown(r: &Results, png: &str) -> String {
     let _ = writeln!(md, "\n## 2. Each consumer alone\n\n{}.\n", k.method);
     let _ = writeln!(
         md,
-        "| function | fed | records/s | batch p50 / p99 | DynamoDB requests / record | write units / record | \
+        "| function | build | fed | records/s | batch p50 / p99 | DynamoDB requests / record | write units / record | \
          simulated-provider requests / record | SNS requests / record | CPU / record (stat; schedstat) | \
          exec → first `next` | exec → first batch answered |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for c in &k.runs {
         let _ = writeln!(
             md,
-            "| {} | {} {} | {:.1} | {:.0} / {:.0} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} ms; {:.3} ms | {:.1} ms | {:.1} ms |",
+            "| {} | {} | {} {} | {:.1} | {:.0} / {:.0} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} ms; {:.3} ms | {:.1} ms | {:.1} ms |",
             c.function,
+            c.build,
             c.records,
             c.fed,
             c.records_per_second,

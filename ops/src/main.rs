@@ -70,6 +70,12 @@ enum OperateCommand {
         #[command(subcommand)]
         command: OrdersCommand,
     },
+    /// Hourly counters per event type (count, revenue per currency), added up from the event archive.
+    Analytics {
+        /// RFC 3339 time, e.g. 2026-11-28T00:00:00Z.
+        #[arg(long)]
+        since: Option<DateTime<Utc>>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -197,6 +203,14 @@ async fn operate(command: OperateCommand, ops: &Ops) -> anyhow::Result<()> {
             let replay_id = uuid::Uuid::new_v4().to_string();
             let sent = ops.replay(&envelopes, &target, &replay_id).await?;
             println!("replayed {sent} {event_type} event(s) to {to} (replay {replay_id})");
+        }
+        OperateCommand::Analytics { since } => {
+            println!("{:<14} {:<22} {:>7}  revenue", "hour", "event type", "count");
+            for ((hour, event_type), counter) in ops.hourly(since).await? {
+                let revenue: Vec<String> =
+                    counter.revenue.iter().map(|(currency, minor)| format!("{minor} {currency}")).collect();
+                println!("{hour:<14} {event_type:<22} {:>7}  {}", counter.count, revenue.join(", "));
+            }
         }
         OperateCommand::Orders { command: OrdersCommand::Get { id } } => match ops.order(&id).await? {
             Some(order) => println!("{}", serde_json::to_string_pretty(&orders::public_view(&order))?),

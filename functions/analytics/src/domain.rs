@@ -25,10 +25,10 @@ pub struct ArchivedEvent {
     pub time_event_id: String,
     pub event_id: String,
     pub event_type: String,
+    /// RFC 3339 in UTC (`2026-11-28T10:00:00.000Z`): its first 13 characters are the hour it counts in.
     pub time: String,
-    /// `2026-11-28T10`: the hour it counts in.
-    pub hour: String,
     /// Money taken in (+) or given back (−), minor units; 0 for other types.
+    #[serde(default)]
     pub revenue: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
@@ -54,7 +54,6 @@ impl ArchivedEvent {
             event_id: event.id.to_string(),
             event_type: event.kind().name().to_owned(),
             time,
-            hour: event.time.format("%Y-%m-%dT%H").to_string(),
             revenue,
             currency,
             envelope: event.to_json(),
@@ -70,11 +69,18 @@ pub struct Counter {
     pub revenue: BTreeMap<String, i64>,
 }
 
+impl ArchivedEvent {
+    /// `2026-11-28T10`: the hour the event counts in.
+    pub fn hour(&self) -> &str {
+        self.time.get(..13).unwrap_or(&self.time)
+    }
+}
+
 /// Counters per (hour, event type), from archived events.
 pub fn hourly<'a>(archived: impl IntoIterator<Item = &'a ArchivedEvent>) -> BTreeMap<(String, String), Counter> {
     let mut counters: BTreeMap<(String, String), Counter> = BTreeMap::new();
     for row in archived {
-        let counter = counters.entry((row.hour.clone(), row.event_type.clone())).or_default();
+        let counter = counters.entry((row.hour().to_owned(), row.event_type.clone())).or_default();
         counter.count += 1;
         if let Some(currency) = &row.currency {
             *counter.revenue.entry(currency.clone()).or_default() += row.revenue;

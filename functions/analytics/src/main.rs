@@ -3,7 +3,7 @@ use shopsphere_analytics::dynamodb::ArchiveTable;
 use shopsphere_messaging::SqsFunction;
 use shopsphere_runtime::env_var;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shopsphere_runtime::init_tracing();
     let config = shopsphere_runtime::sdk_config().await;

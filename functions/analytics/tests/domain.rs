@@ -35,6 +35,6 @@ fn archive_keys_sort_by_time() {
     let saga = samples::whole_saga("o-2");
     let row = ArchivedEvent::of(&saga[0]);
     assert_eq!(row.time_event_id, format!("2026-11-28T10:00:00.000Z#{}", saga[0].id));
-    assert_eq!(row.hour, "2026-11-28T10");
+    assert_eq!(row.hour(), "2026-11-28T10");
     assert_eq!((row.revenue, row.currency), (0, None));
 }

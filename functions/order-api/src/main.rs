@@ -5,7 +5,7 @@ use shopsphere_order_api::dynamodb::OrderStore;
 use shopsphere_orders::{CatalogTable, OrdersTable};
 use shopsphere_runtime::env_var;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shopsphere_runtime::init_tracing();
     let config = shopsphere_runtime::sdk_config().await;

@@ -1,4 +1,4 @@
-//! order-outbox (DESIGN.md §5): the orders table's stream is the outbox. Each
+//! order-outbox (docs/architecture.md, producer side): the orders table's stream is the outbox. Each
 //! INSERT of a new order (not a row order-status rebuilt from the event
 //! archive) becomes an OrderCreated event whose id derives
 //! from the order id, so however often a record is retried, consumers see one

@@ -2,7 +2,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use shopsphere_messaging::{SnsPublisher, TopicMap};
 use shopsphere_order_outbox::{Outbox, PUBLISHES};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shopsphere_runtime::init_tracing();
     let config = shopsphere_runtime::sdk_config().await;

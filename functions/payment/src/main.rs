@@ -5,7 +5,7 @@ use shopsphere_payment::gateway::{DynamoDbLedger, SimulatedGateway};
 use shopsphere_runtime::dynamodb::Table;
 use shopsphere_runtime::{env_or, env_var};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shopsphere_runtime::init_tracing();
     let config = shopsphere_runtime::sdk_config().await;

@@ -3,7 +3,7 @@ use shopsphere_runtime::env_var;
 use shopsphere_shipping::Shipping;
 use shopsphere_shipping::dynamodb::ShipmentsTable;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shopsphere_runtime::init_tracing();
     let config = shopsphere_runtime::sdk_config().await;

@@ -1,4 +1,4 @@
-//! The ShopSphere event contract (DESIGN.md §3): the CloudEvents envelope, the
+//! The ShopSphere event contract (docs/adr/0001-event-envelope.md): the CloudEvents envelope, the
 //! catalog of event types and payloads, their JSON Schemas, and the decoder of
 //! SQS bodies (raw envelope or SNS notification).
 

@@ -1,4 +1,4 @@
-//! Publishing events: one SNS topic per event type (DESIGN.md §4).
+//! Publishing events: one SNS topic per event type (docs/architecture.md).
 
 use std::collections::BTreeMap;
 use std::future::Future;

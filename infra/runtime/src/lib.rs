@@ -49,24 +49,32 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-/// The SDK configuration from the default chain (env, profile, container or
-/// instance credentials; `AWS_ENDPOINT_URL` for LocalStack), over a rustls
-/// client using ring so no build needs aws-lc-sys.
+/// The SDK configuration of a function: the default chain (env, profile,
+/// container or instance credentials; `AWS_ENDPOINT_URL` for LocalStack), over
+/// a rustls client using ring so no build needs aws-lc-sys. A DynamoDB, SNS or
+/// SQS call answers in milliseconds (an emulator on a loaded laptop in
+/// hundreds), so an attempt that takes 5 s is given up and retried (the SDK's
+/// standard retries); the record's own deadline, which the batch processor
+/// derives from the invocation's remaining time, bounds them all.
 pub async fn sdk_config() -> SdkConfig {
-    config_loader().load().await
+    loader(Duration::from_secs(5)).load().await
 }
 
-/// The loader behind [`sdk_config`], for callers that set more (tests pin
-/// endpoint, region and credentials).
+/// The loader of the tools' configuration (they set more: endpoint, region,
+/// credentials), whose attempts may last 25 s: a 20 s SQS long poll.
 pub fn config_loader() -> ConfigLoader {
+    loader(Duration::from_secs(25))
+}
+
+fn loader(attempt_timeout: Duration) -> ConfigLoader {
     let http_client =
         aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    // The SDK waits forever for an answer by default; a request that hangs
+    // would then hang its caller.
     aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).timeout_config(
-        // The SDK waits forever for an answer by default; a request that hangs
-        // would then hang its caller. 25 s covers a 20 s SQS long poll.
         TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(25))
+            .operation_attempt_timeout(attempt_timeout)
             .build(),
     )
 }

@@ -53,6 +53,15 @@ async fn ops_replay_from_the_archive_rebuilds_a_deleted_order_view_and_starts_no
     })
     .await;
 
+    // The hourly counters, added up from the archive: each event once, the charge as revenue.
+    let counters = shop.shopsphere(&["analytics"]).await;
+    for event_type in SHIPPED {
+        let line = counters.lines().find(|l| l.split_whitespace().nth(1) == Some(event_type));
+        assert_eq!(line.and_then(|l| l.split_whitespace().nth(2)), Some("1"), "{event_type} once in:\n{counters}");
+    }
+    let paid = counters.lines().find(|l| l.contains("PaymentProcessed")).unwrap();
+    assert!(paid.ends_with(&format!("{} EUR", before["total"]["amount"])), "{paid}");
+
     // The view is lost.
     shop.emu
         .dynamodb

@@ -1,4 +1,4 @@
-//! The Docker-free local Lambda host (DESIGN.md §6): template.yaml deployed
+//! The Docker-free local Lambda host (docs/local-host.md): template.yaml deployed
 //! to LocalStack with the functions off, each function's real binary run as
 //! child processes behind a Lambda Runtime API served here, and driven by
 //! the event sources the template gives it: SQS mappings, the orders-table

@@ -10,7 +10,7 @@ TOOLS = $(shell .ci/tools.sh)
 # Pinned lint/build tools run offline; no telemetry.
 TOOL_ENV = PATH="$(TOOLS):$$PATH" SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
-.PHONY: help demo functions test bench sam-local-test unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install
+.PHONY: help demo functions test chaos-dated bench sam-local-test unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -49,6 +49,13 @@ test: ## every test: unit, adapter, handler, LocalStack integration and the end-
 	$(LS) with env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --no-fail-fast; \
 	$(LS) confinement; \
 	echo "make test: total $$(( $$(date +%s) - start )) s"
+
+# The chaos campaign again, with a seed of the day (days since the epoch):
+# each day's CI run walks another schedule than `make test`'s fixed one.
+chaos-dated: ## the end-to-end chaos campaign with a seed derived from today's date (make test runs the fixed seed)
+	$(RELEASE_BUILD)
+	seed=$$(( $$(date -u +%s) / 86400 )); echo "chaos campaign, CHAOS_SEED=$$seed"; \
+	$(LS) with env CHAOS_SEED=$$seed $(LIGHT_RELEASE) $(CARGO) test --release -p shopsphere-e2e --test chaos
 
 sam-local-test: ## every function under `sam local invoke` and the HTTP API under `sam local start-api`, in Docker against LocalStack (not part of test; starts/stops dockerd and LocalStack)
 	@start=$$(date +%s); \

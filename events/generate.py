@@ -18,7 +18,7 @@ ACCOUNT = "000000000000"
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 SERVICE = {"OrderCreated": "order", "PaymentProcessed": "payment", "PaymentFailed": "payment",
            "PaymentRefunded": "payment", "InventoryUpdated": "inventory",
-           "InventoryUpdateFailed": "inventory", "OrderShipped": "shipping"}
+           "InventoryUpdateFailed": "inventory", "OrderShipped": "shipping", "ShippingFailed": "shipping"}
 EMAIL = "ada@example.com"
 TOTAL = {"amount": 4500, "currency": "EUR"}
 LINES = [{"sku": "SKU-MUG", "name": "Mug", "qty": 2, "unit_price": 1250, "line_total": 2500},
@@ -55,7 +55,10 @@ def saga():
     shipped = envelope("OrderShipped", {"order_id": ORDER, "email": EMAIL, "shipment_id": "shp_fixture",
                                         "carrier": "DemoPost", "tracking_id": "DP000000000042", "items": ITEMS},
                        updated["id"])
-    return {e["type"].split(".")[2]: e for e in [created, paid, declined, updated, short, refunded, shipped]}
+    unshipped = envelope("ShippingFailed", {
+        "order_id": ORDER, "email": EMAIL, "items": ITEMS,
+        "reason": {"code": "shipping_unavailable", "message": "the order could not be shipped"}}, updated["id"])
+    return {e["type"].split(".")[2]: e for e in [created, paid, declined, updated, short, refunded, shipped, unshipped]}
 
 
 def sqs_record(i, queue, body, event_type=None):
@@ -124,7 +127,7 @@ def main():
         "inventory": ["PaymentProcessed"],
         "shipping": ["InventoryUpdated"],
         "notification": ["OrderCreated", "PaymentProcessed", "PaymentFailed", "InventoryUpdateFailed",
-                         "PaymentRefunded", "OrderShipped"],
+                         "PaymentRefunded", "OrderShipped", "ShippingFailed"],
         "order-status": list(s),
         "analytics": list(s),
     }

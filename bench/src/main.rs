@@ -50,12 +50,12 @@ pub struct Cli {
 pub const REGION: &str = "us-east-1";
 
 /// A fresh stack of template.yaml (functions off), whatever an earlier run left.
-async fn fresh_stack(cfn: &aws_sdk_cloudformation::Client, name: &str, stage: &str) -> anyhow::Result<Stack> {
-    stack::delete(cfn, name).await.ok();
+async fn fresh_stack(config: &aws_config::SdkConfig, name: &str, stage: &str) -> anyhow::Result<Stack> {
+    stack::delete(&aws_sdk_cloudformation::Client::new(config), name).await.ok();
     let text = std::fs::read_to_string(template_path()).context("reading template.yaml")?;
     let parameters =
         BTreeMap::from([("Stage".to_owned(), stage.to_owned()), ("NotificationDelayMs".into(), "0".into())]);
-    stack::ensure(cfn, name, &text, &parameters).await
+    stack::ensure(config, name, &text, &parameters).await
 }
 
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
     let through_proxy = sdk_config(&proxy.endpoint).await;
     let rig = measure::Rig { cli: cli.clone(), direct: direct.clone(), through_proxy, proxy, specs: specs.clone() };
 
-    let consumer_stack = fresh_stack(&cfn, "shopsphere-bench-consumer", "benchconsumer").await?;
+    let consumer_stack = fresh_stack(&direct, "shopsphere-bench-consumer", "benchconsumer").await?;
     let builds = measure::Builds { test: &cli.bin_dir, deploy: cli.deploy_bin_dir.as_deref() };
     if cli.function.is_some() {
         let consumers = measure::consumers(&rig, &consumer_stack, &builds).await?;
@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("bench: deploying the end-to-end stack (functions off)");
-    let e2e_stack = fresh_stack(&cfn, "shopsphere-bench-e2e", "benche2e").await?;
+    let e2e_stack = fresh_stack(&direct, "shopsphere-bench-e2e", "benche2e").await?;
 
     eprintln!("bench: cold starts ({} per function, and /bin/true)", cli.starts);
     let cold = measure::cold_starts(&cli, &specs, &e2e_stack).await?;

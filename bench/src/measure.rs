@@ -70,7 +70,7 @@ fn arm64_bootstrap(spec: &FunctionSpec) -> Option<(String, u64)> {
 }
 
 pub async fn cold_starts(cli: &Cli, specs: &[FunctionSpec], stack: &Stack) -> anyhow::Result<ColdStarts> {
-    let target = Target { endpoint: cli.endpoint.clone(), region: REGION.into() };
+    let target = Target { endpoint: cli.endpoint.clone(), region: REGION.into(), crash_points: false };
     let logs = PathBuf::from("target/bench/cold-starts");
     std::fs::create_dir_all(&logs)?;
     let functions = specs
@@ -186,7 +186,7 @@ impl Rig {
         bin_dir: &Path,
     ) -> anyhow::Result<Running> {
         let options = Options {
-            target: Target { endpoint: self.proxy.endpoint.clone(), region: REGION.into() },
+            target: Target { endpoint: self.proxy.endpoint.clone(), region: REGION.into(), crash_points: false },
             bin_dir: bin_dir.to_owned(),
             log_dir: Some(logs.to_owned()),
             api: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -400,7 +400,7 @@ pub async fn consumers(rig: &Rig, stack: &Stack, builds: &Builds<'_>) -> anyhow:
         let bodies: Vec<String> = events.iter().map(|(_, e)| e.to_json()).collect();
         let (first, steady) = bodies.split_at(10);
 
-        let target = Target { endpoint: proxy.endpoint.clone(), region: REGION.into() };
+        let target = Target { endpoint: proxy.endpoint.clone(), region: REGION.into(), crash_points: false };
         let logs = PathBuf::from("target/bench/consumers");
         std::fs::create_dir_all(&logs)?;
         let fresh = Function::new(spec, stack, &target, bin_dir, Some(&logs))?;

@@ -37,6 +37,8 @@ const NOTIFICATION: &str = "NotificationFunction";
 const PLACE_ATTEMPTS: u32 = 15;
 /// How often the live view refreshes.
 const TICK: Duration = Duration::from_secs(1);
+/// How long the demo waits for the audit to come clean before it reports.
+const AUDIT_SETTLE: Duration = Duration::from_secs(120);
 
 /// Emails an order in a final status brought: one per event of its saga
 /// that notification handles.
@@ -359,6 +361,19 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
         reason("error_reason")
     ))?;
 
+    // Everything the orders caused is done once the audit finds nothing:
+    // archived events, emails and stock settle a little after the statuses.
+    let audit_started = Instant::now();
+    let report = loop {
+        let report = ops.audit(Duration::ZERO).await?;
+        if report.violations.is_empty() || audit_started.elapsed() > AUDIT_SETTLE {
+            break report;
+        }
+        let s = snapshot(&ops).await?;
+        view.draw("waiting for `shopsphere audit` to find nothing wrong", accepted, scenario.orders, &latencies, &s)?;
+        tokio::time::sleep(TICK).await;
+    };
+
     let s = snapshot(&ops).await?;
     view.draw("done", accepted, scenario.orders, &latencies, &s)?;
     let finished = s.finished - finished_before;
@@ -376,6 +391,10 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     println!("  duplicates absorbed        {duplicates}");
     println!("  poison messages in the DLQ 1 ({})", reason("error_code"));
     println!("  messages lost              {lost}");
+    println!("  shopsphere audit           {} violation(s)", report.violations.len());
+    if !report.violations.is_empty() {
+        print!("{}", report.text());
+    }
     if scenario.keep {
         println!();
         println!("The stack keeps running (local host PID {}). Try:", host.child.id().unwrap_or_default());
@@ -392,6 +411,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
         host.child.wait().await.ok();
     }
     anyhow::ensure!(lost == 0, "{lost} message(s) lost");
+    anyhow::ensure!(report.violations.is_empty(), "shopsphere audit: {} violation(s)", report.violations.len());
     Ok(())
 }
 

@@ -1,10 +1,12 @@
 //! Operator tools for a deployed ShopSphere stack, on AWS or LocalStack:
 //! dead-letter queues (list, show, redrive), replay from the event archive,
-//! orders (get, place, stuck). The stack's outputs say where everything is.
+//! orders (get, place, stuck), the outbox's repair (republish) and the audit. The stack's outputs say where everything is.
 
+pub mod audit;
 pub mod demo;
 pub mod dlq;
 pub mod orders;
+pub mod outbox;
 pub mod replay;
 
 use std::collections::BTreeMap;
@@ -18,6 +20,7 @@ pub struct Ops {
     pub outputs: BTreeMap<String, String>,
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 /// The SDK configuration: the default credential chain for AWS, or the
@@ -63,6 +66,7 @@ impl Ops {
             outputs,
             sqs: aws_sdk_sqs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
         })
     }
 

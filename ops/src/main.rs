@@ -70,6 +70,23 @@ enum OperateCommand {
         #[command(subcommand)]
         command: OrdersCommand,
     },
+    /// The outbox: orders accepted but never published.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+    /// Check what must hold once the sagas have run (orders final, stock,
+    /// money, shipments, emails, archive) and list every DLQ message; exits
+    /// non-zero on any violation.
+    Audit {
+        /// What changed more recently than this is in flight: only checked
+        /// for what may never happen (a second charge, a duplicate email...).
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        settle_after: Duration,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Hourly counters per event type (count, revenue per currency), added up from the event archive.
     Analytics {
         /// RFC 3339 time, e.g. 2026-11-28T00:00:00Z.
@@ -100,6 +117,20 @@ enum DlqCommand {
         /// Move permanent failures too (after fixing their cause, e.g. a consumer upgrade).
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Publish OrderCreated for PENDING orders older than --older-than that
+    /// the event archive has no OrderCreated for (same event ids as the
+    /// outbox's: running it twice is safe).
+    Republish {
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        older_than: Duration,
+        /// List the orders; publish nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -203,6 +234,25 @@ async fn operate(command: OperateCommand, ops: &Ops) -> anyhow::Result<()> {
             let replay_id = uuid::Uuid::new_v4().to_string();
             let sent = ops.replay(&envelopes, &target, &replay_id).await?;
             println!("replayed {sent} {event_type} event(s) to {to} (replay {replay_id})");
+        }
+        OperateCommand::Outbox { command: OutboxCommand::Republish { older_than, dry_run } } => {
+            let orders = ops.unpublished(older_than).await?;
+            for o in &orders {
+                println!("{}  created {}", o.order_id, o.created_at);
+            }
+            if dry_run {
+                println!("would publish OrderCreated for {} order(s)", orders.len());
+            } else {
+                println!("published OrderCreated for {} order(s)", ops.republish(orders).await?);
+            }
+        }
+        OperateCommand::Audit { settle_after, json } => {
+            let report = ops.audit(settle_after).await?;
+            match json {
+                true => println!("{}", serde_json::to_string_pretty(&report)?),
+                false => print!("{}", report.text()),
+            }
+            anyhow::ensure!(report.violations.is_empty(), "{} violation(s)", report.violations.len());
         }
         OperateCommand::Analytics { since } => {
             println!("{:<14} {:<22} {:>7}  revenue", "hour", "event type", "count");

@@ -16,13 +16,13 @@ async fn every_event_is_archived_whole_once_and_counts_once() {
         c.handle(event.clone(), Deadline::default()).await.unwrap();
     }
     let rows = archive.0.lock().unwrap();
-    assert_eq!(rows.len(), 7);
+    assert_eq!(rows.len(), 8);
     for (entry, event) in rows.iter().zip(&saga) {
         assert_eq!(&decode_sqs_body(&entry.envelope).unwrap(), event, "the archive replays the exact envelope");
         assert_eq!(entry.order_id, "o-1");
     }
     let counters = hourly(rows.iter());
-    assert_eq!(counters.len(), 7);
+    assert_eq!(counters.len(), 8);
     assert!(counters.values().all(|c| c.count == 1), "{counters:?}");
     let hour = |t: &str| ("2026-11-28T10".to_owned(), t.to_owned());
     assert_eq!(counters[&hour("PaymentProcessed")].revenue["EUR"], 4500);

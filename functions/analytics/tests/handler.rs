@@ -13,5 +13,5 @@ async fn both_fixture_forms_archive_each_event_once() {
         let (response, _) = run_sqs_fixture(&c, fixture, 10).await;
         assert!(response.batch_item_failures.is_empty(), "{fixture}");
     }
-    assert_eq!(archive.0.lock().unwrap().len(), 7);
+    assert_eq!(archive.0.lock().unwrap().len(), 8);
 }

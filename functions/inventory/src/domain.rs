@@ -8,13 +8,13 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shopsphere_events::{
     Envelope, Event, EventType, InventoryUpdateFailed, InventoryUpdated, MAX_ORDER_LINES, PaymentProcessed, Reason,
-    SkuQty, StockShortfall,
+    ShippingFailed, SkuQty, StockShortfall,
 };
 use shopsphere_messaging::{HandlerError, Outcome, Service, StoredEvents};
 use shopsphere_runtime::{Deadline, TableError, Write};
 
 /// The event types this function consumes: its queue is subscribed to exactly these topics.
-pub const HANDLES: &[EventType] = &[EventType::PaymentProcessed];
+pub const HANDLES: &[EventType] = &[EventType::PaymentProcessed, EventType::ShippingFailed];
 
 /// The event types this function publishes: it may publish to exactly these topics.
 pub const PUBLISHES: &[EventType] = &[EventType::InventoryUpdated, EventType::InventoryUpdateFailed];
@@ -25,8 +25,10 @@ pub const PUBLISHES: &[EventType] = &[EventType::InventoryUpdated, EventType::In
 pub enum ReservationStatus {
     /// Every line was taken from stock.
     Reserved,
-    /// A sku was short: nothing was taken.
+    /// A sku was short, or the step gave up: nothing was taken.
     Rejected,
+    /// Taken, then given back (the order could not be shipped).
+    Released,
 }
 
 /// The reservations table's row: one per order, ever, holding the outcome
@@ -60,6 +62,10 @@ pub trait Stock: Send + Sync {
     fn reject(&self, reservation: &Reservation) -> impl Future<Output = Result<Write<Reservation>, TableError>> + Send;
     /// Units available per sku; unknown skus are absent.
     fn levels(&self, skus: &[String]) -> impl Future<Output = Result<HashMap<String, u32>, TableError>> + Send;
+    /// Give a RESERVED order's stock back and mark its reservation RELEASED,
+    /// in one write; a reservation in another state comes back instead
+    /// (`None`: the order has none).
+    fn release(&self, order_id: &str) -> impl Future<Output = Result<Write<Reservation>, TableError>> + Send;
 }
 
 pub struct Inventory<S> {
@@ -138,13 +144,34 @@ impl<S: Stock> Inventory<S> {
             };
             let rejected =
                 reservation(paid, ReservationStatus::Rejected, &wanted, Envelope::derive(parent, failed, Utc::now()));
-            return match self.stock.reject(&rejected).await? {
-                Write::Done => Ok(Outcome::Applied(rejected.events.0)),
-                Write::Refused(Some(existing)) => Ok(Outcome::Repeat(existing.events.0)),
-                Write::Refused(None) => Err(HandlerError::transient("the reservation that refused ours is gone")),
-            };
+            return self.reject(rejected).await;
         }
         Err(HandlerError::transient("stock kept changing between the reservation and the read of its levels"))
+    }
+}
+
+impl<S: Stock> Inventory<S> {
+    /// Store a rejected reservation with its InventoryUpdateFailed, unless the
+    /// order has a reservation (whose events are a repeat's).
+    async fn reject(&self, rejected: Reservation) -> Result<Outcome, HandlerError> {
+        match self.stock.reject(&rejected).await? {
+            Write::Done => Ok(Outcome::Applied(rejected.events.0)),
+            Write::Refused(Some(existing)) => Ok(Outcome::Repeat(existing.events.0)),
+            Write::Refused(None) => Err(HandlerError::transient("the reservation that refused ours is gone")),
+        }
+    }
+
+    /// The order could not be shipped: its stock goes back, once.
+    async fn release(&self, failed: &ShippingFailed) -> Result<Outcome, HandlerError> {
+        match self.stock.release(&failed.order_id).await? {
+            Write::Done => Ok(Outcome::Applied(vec![])),
+            // Released before; or never taken (rejected): nothing to give back.
+            Write::Refused(Some(r)) if r.status != ReservationStatus::Reserved => Ok(Outcome::Repeat(vec![])),
+            Write::Refused(_) => Err(HandlerError::permanent(
+                "no_reservation",
+                format!("order {} has no reservation to release", failed.order_id),
+            )),
+        }
     }
 }
 
@@ -156,7 +183,31 @@ impl<S: Stock> Service for Inventory<S> {
     async fn handle(&self, event: &Envelope, _: Deadline) -> Result<Outcome, HandlerError> {
         match &event.data {
             Event::PaymentProcessed(paid) => self.reserve(event, paid).await,
+            Event::ShippingFailed(failed) => self.release(failed).await,
             other => Err(HandlerError::permanent("unexpected_event_type", other.event_type().to_string())),
         }
+    }
+
+    /// A reservation that cannot be made (its retries are spent) is
+    /// rejected with `inventory_unavailable`, so the payment is refunded. A
+    /// release that cannot be made goes to the DLQ only (`shopsphere audit`
+    /// reports the stock).
+    async fn give_up(&self, event: &Envelope, why: &str, _: Deadline) -> Result<Option<Outcome>, HandlerError> {
+        let Event::PaymentProcessed(paid) = &event.data else { return Ok(None) };
+        let failed = InventoryUpdateFailed {
+            order_id: paid.order_id.clone(),
+            email: paid.email.clone(),
+            payment_id: paid.payment_id.clone(),
+            amount: paid.amount,
+            shortfalls: vec![],
+            reason: Reason {
+                code: "inventory_unavailable".into(),
+                message: format!("stock could not be reserved: {why}"),
+            },
+        };
+        let items = merged(&paid.items);
+        let rejected =
+            reservation(paid, ReservationStatus::Rejected, &items, Envelope::derive(event, failed, Utc::now()));
+        self.reject(rejected).await.map(Some)
     }
 }

@@ -5,15 +5,20 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
-use shopsphere_runtime::dynamodb::{Change, Table, Transaction, number};
+use shopsphere_runtime::dynamodb::{Change, Table, Transaction, number, string};
 use shopsphere_runtime::{TableError, Write};
 
-use crate::domain::{Reservation, Reserve, Stock};
+use crate::domain::{Reservation, ReservationStatus, Reserve, Stock};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StockRow {
     pub sku: String,
+    /// Units on hand.
     pub stock: u32,
+    /// Units ever put in (the seed, restocks): `received - stock` is what
+    /// reservations hold, which `shopsphere audit` checks.
+    #[serde(default)]
+    pub received: u32,
 }
 
 /// Stock per sku.
@@ -25,9 +30,9 @@ impl InventoryTable {
         InventoryTable(Table::new(client, table, "sku"))
     }
 
-    /// Set a sku's stock (seeding).
+    /// Set a sku's stock as just received (seeding).
     pub async fn put_stock(&self, sku: &str, stock: u32) -> Result<(), TableError> {
-        self.0.put(&StockRow { sku: sku.to_owned(), stock }).await
+        self.0.put(&StockRow { sku: sku.to_owned(), stock, received: stock }).await
     }
 }
 
@@ -79,6 +84,34 @@ impl Stock for InventoryStore {
 
     async fn reject(&self, reservation: &Reservation) -> Result<Write<Reservation>, TableError> {
         self.reservations.put_new(reservation).await
+    }
+
+    /// One TransactWriteItems: the reservation RESERVED → RELEASED and
+    /// `stock = stock + qty` for each of its skus.
+    async fn release(&self, order_id: &str) -> Result<Write<Reservation>, TableError> {
+        let Some(reservation) = self.reservations.get::<Reservation>(order_id).await? else {
+            return Ok(Write::Refused(None));
+        };
+        if reservation.status != ReservationStatus::Reserved {
+            return Ok(Write::Refused(Some(reservation)));
+        }
+        let released = Change::new("SET #status = :released")
+            .when("#status = :reserved")
+            .name("#status", "status")
+            .value(":released", string("RELEASED"))
+            .value(":reserved", string("RESERVED"));
+        let mut actions = vec![self.reservations.tx_update(order_id, &released)];
+        actions.extend(reservation.items.iter().map(|item| {
+            let give = Change::new("ADD stock :qty").value(":qty", number(item.qty));
+            self.stock.0.tx_update(&item.sku, &give)
+        }));
+        match self.reservations.transact(actions).await? {
+            Transaction::Committed => Ok(Write::Done),
+            Transaction::Cancelled(reasons) => {
+                let item = reasons.into_iter().next().and_then(|r| r.item);
+                Ok(Write::Refused(item.map(|i| self.reservations.decode(i)).transpose()?))
+            }
+        }
     }
 
     async fn levels(&self, skus: &[String]) -> Result<HashMap<String, u32>, TableError> {

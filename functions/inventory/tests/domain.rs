@@ -5,6 +5,7 @@ mod support;
 use shopsphere_events::{Event, EventType, SkuQty, samples};
 use shopsphere_inventory::ReservationStatus;
 use shopsphere_inventory::domain::merged;
+use shopsphere_messaging::{Outcome, Service};
 use shopsphere_runtime::Deadline;
 use support::{InMemoryStock, consumer};
 
@@ -82,4 +83,39 @@ fn lines_of_one_sku_are_merged() {
     let items =
         [SkuQty { sku: "A".into(), qty: 1 }, SkuQty { sku: "B".into(), qty: 2 }, SkuQty { sku: "A".into(), qty: 3 }];
     assert_eq!(merged(&items), [SkuQty { sku: "A".into(), qty: 4 }, SkuQty { sku: "B".into(), qty: 2 }]);
+}
+
+fn shipping_failed(order_id: &str) -> shopsphere_events::Envelope {
+    let order = samples::order_created(order_id, "tok_visa");
+    samples::shipping_failed(&samples::inventory_updated(&samples::payment_processed(&order), &order), &order)
+}
+
+#[tokio::test]
+async fn an_order_that_could_not_ship_gets_its_stock_back_once() {
+    let stock = InMemoryStock::with(&[("SKU-MUG", 5), ("SKU-TEE", 1)]);
+    let c = consumer(&stock);
+    c.handle(paid("o-30"), Deadline::default()).await.unwrap();
+    assert_eq!((stock.level("SKU-MUG"), stock.level("SKU-TEE")), (3, 0));
+    for _ in 0..2 {
+        c.handle(shipping_failed("o-30"), Deadline::default()).await.unwrap();
+    }
+    assert_eq!((stock.level("SKU-MUG"), stock.level("SKU-TEE")), (5, 1), "given back once");
+    assert_eq!(stock.reservation("o-30").unwrap().status, ReservationStatus::Released);
+}
+
+#[tokio::test]
+async fn a_reservation_whose_retries_are_spent_is_rejected_so_the_payment_is_refunded() {
+    let stock = InMemoryStock::with(&[("SKU-MUG", 5), ("SKU-TEE", 1)]);
+    let c = consumer(&stock);
+    let outcome = c.service.give_up(&paid("o-31"), "table unavailable", Deadline::default()).await.unwrap();
+    let Some(Outcome::Applied(events)) = outcome else { panic!("{outcome:?}") };
+    let Event::InventoryUpdateFailed(f) = &events[0].data else { panic!("{:?}", events[0].kind()) };
+    assert_eq!(f.reason.code, "inventory_unavailable");
+    assert_eq!((stock.level("SKU-MUG"), stock.level("SKU-TEE")), (5, 1), "nothing taken");
+    assert_eq!(stock.reservation("o-31").unwrap().status, ReservationStatus::Rejected);
+    // Already reserved: giving up answers with the reservation's own event.
+    c.handle(paid("o-32"), Deadline::default()).await.unwrap();
+    let outcome = c.service.give_up(&paid("o-32"), "late", Deadline::default()).await.unwrap();
+    let Some(Outcome::Repeat(events)) = outcome else { panic!("{outcome:?}") };
+    assert_eq!(events[0].kind(), EventType::InventoryUpdated);
 }

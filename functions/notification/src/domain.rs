@@ -17,6 +17,7 @@ pub const HANDLES: &[EventType] = &[
     EventType::InventoryUpdateFailed,
     EventType::PaymentRefunded,
     EventType::OrderShipped,
+    EventType::ShippingFailed,
 ];
 
 /// The event types this function publishes (none).
@@ -65,6 +66,9 @@ pub struct SentEmail {
 pub enum Claim {
     /// Ours to send.
     Ours,
+    /// Ours, taken over from a claimer whose lease ran out: it may have sent
+    /// before it died, so the provider is asked first.
+    TakenOver,
     /// Sent before.
     Sent,
     /// Another invocation is sending it until `lease_until` (epoch ms).
@@ -74,7 +78,7 @@ pub enum Claim {
 /// The sent log.
 pub trait SentLog: Send + Sync {
     /// Write `claim` (SENDING) unless the event's row is SENT, or SENDING
-    /// under a lease that has not run out at `now_ms`.
+    /// under a lease that has not run out at `now_ms` (one that has is taken over).
     fn claim(&self, claim: &SentEmail, now_ms: i64) -> impl Future<Output = Result<Claim, TableError>> + Send;
     /// Mark our claim (its lease) SENT; `false`: it is not ours any more.
     fn mark_sent(
@@ -96,6 +100,8 @@ pub trait MailProvider: Send + Sync {
     /// Send, with the event id as the provider's idempotency key; returns the
     /// provider's message id.
     fn send(&self, email: &Email, idempotency_key: &str) -> impl Future<Output = Result<String, MailError>> + Send;
+    /// The message id of what was sent with `idempotency_key`, if anything was.
+    fn sent(&self, idempotency_key: &str) -> impl Future<Output = Result<Option<String>, MailError>> + Send;
 }
 
 fn money(m: &Money) -> String {
@@ -137,14 +143,15 @@ pub fn render(event: &Event) -> Option<Email> {
         ),
         Event::InventoryUpdateFailed(f) => {
             let skus: Vec<&str> = f.shortfalls.iter().map(|s| s.sku.as_str()).collect();
+            let why = match skus.is_empty() {
+                // The step gave up (inventory_unavailable): no sku was short.
+                true => "we could not reserve your items".to_owned(),
+                false => format!("{} out of stock", skus.join(", ")),
+            };
             (
                 &f.email,
                 format!("Order {} cannot be fulfilled", f.order_id),
-                format!(
-                    "Sorry: {} out of stock ({}). Your payment will be refunded.\n",
-                    skus.join(", "),
-                    f.reason.message
-                ),
+                format!("Sorry: {why} ({}). Your payment will be refunded.\n", f.reason.message),
             )
         }
         Event::PaymentRefunded(r) => (
@@ -156,6 +163,11 @@ pub fn render(event: &Event) -> Option<Email> {
             &s.email,
             format!("Order {} has shipped", s.order_id),
             format!("Your parcel is on its way with {}: tracking number {}.\n", s.carrier, s.tracking_id),
+        ),
+        Event::ShippingFailed(f) => (
+            &f.email,
+            format!("Order {} could not be shipped", f.order_id),
+            format!("Sorry: we could not ship your order ({}). Your payment will be refunded.\n", f.reason.message),
         ),
         Event::InventoryUpdated(_) => return None,
     };
@@ -187,8 +199,9 @@ impl<M: MailProvider, L: SentLog> Service for Notification<M, L> {
             provider_message_id: None,
             sent_at: None,
         };
-        match self.sent_log.claim(&claim, now).await? {
-            Claim::Ours => {}
+        let sent_before = match self.sent_log.claim(&claim, now).await? {
+            Claim::Ours => None,
+            Claim::TakenOver => self.mail.sent(&claim.event_id).await.map_err(HandlerError::transient)?,
             Claim::Sent => return Ok(Outcome::Repeat(vec![])),
             Claim::Held { lease_until } => {
                 return Err(HandlerError::Held {
@@ -196,8 +209,13 @@ impl<M: MailProvider, L: SentLog> Service for Notification<M, L> {
                     retry_after: Duration::from_millis(u64::try_from(lease_until - now).unwrap_or(0)),
                 });
             }
-        }
-        let message_id = match self.mail.send(&email, &claim.event_id).await {
+        };
+        let sent = match sent_before {
+            // The claimer before us sent it and died before marking it: mark it.
+            Some(id) => Ok(id),
+            None => self.mail.send(&email, &claim.event_id).await,
+        };
+        let message_id = match sent {
             Ok(id) => id,
             Err(e) => {
                 if let Err(release) = self.sent_log.release(&claim).await {

@@ -17,11 +17,17 @@ impl NotificationsTable {
 
 const SENDING: &str = "SENDING";
 
-/// The claim: a new row, or one whose claimer's lease ran out.
-pub fn claim_condition(now_ms: i64) -> Change {
-    Change::condition("attribute_not_exists(event_id) OR (#status = :sending AND lease_until < :now)")
+/// The claim: a new row (a stale one is taken over by [`takeover_condition`]).
+pub fn claim_condition() -> Change {
+    Change::condition("attribute_not_exists(event_id)")
+}
+
+/// A claim whose lease ran out by `now_ms`, taken over: still that claim.
+pub fn takeover_condition(stale: &SentEmail, now_ms: i64) -> Change {
+    Change::condition("#status = :sending AND lease_until = :lease AND lease_until < :now")
         .name("#status", "status")
         .value(":sending", string(SENDING))
+        .value(":lease", number(stale.lease_until))
         .value(":now", number(now_ms))
 }
 
@@ -36,11 +42,23 @@ fn ours(claim: &SentEmail, change: Change) -> Change {
 
 impl SentLog for NotificationsTable {
     async fn claim(&self, claim: &SentEmail, now_ms: i64) -> Result<Claim, TableError> {
-        match self.0.put_when(claim, &claim_condition(now_ms)).await? {
-            Write::Done => Ok(Claim::Ours),
-            Write::Refused(Some(row)) if row.status == SendStatus::Sent => Ok(Claim::Sent),
-            Write::Refused(Some(row)) => Ok(Claim::Held { lease_until: row.lease_until }),
-            Write::Refused(None) => Err(TableError::unavailable(self.0.name(), "the claim was refused by no row")),
+        let refused_by = |row: &SentEmail| match row.status {
+            SendStatus::Sent => Claim::Sent,
+            SendStatus::Sending => Claim::Held { lease_until: row.lease_until },
+        };
+        let stale = match self.0.put_when(claim, &claim_condition()).await? {
+            Write::Done => return Ok(Claim::Ours),
+            Write::Refused(Some(row)) if row.status == SendStatus::Sending && row.lease_until < now_ms => row,
+            Write::Refused(Some(row)) => return Ok(refused_by(&row)),
+            Write::Refused(None) => {
+                return Err(TableError::unavailable(self.0.name(), "the claim was refused by no row"));
+            }
+        };
+        // A second request only here, off the happy path.
+        match self.0.put_when(claim, &takeover_condition(&stale, now_ms)).await? {
+            Write::Done => Ok(Claim::TakenOver),
+            Write::Refused(Some(row)) => Ok(refused_by(&row)),
+            Write::Refused(None) => Err(TableError::unavailable(self.0.name(), "the takeover was refused by no row")),
         }
     }
 

@@ -41,6 +41,16 @@ impl MailProvider for SlowMailServer {
         let record: MailRecord =
             self.ledger.upsert(&mail_key(idempotency_key), &count).await.map_err(|e| MailError(e.to_string()))?;
         tracing::info!(sends = record.sends, "email sent");
-        Ok(format!("<{idempotency_key}@mail.shopsphere.local>"))
+        Ok(message_id(idempotency_key))
     }
+
+    async fn sent(&self, idempotency_key: &str) -> Result<Option<String>, MailError> {
+        let record: Option<MailRecord> =
+            self.ledger.get(&mail_key(idempotency_key)).await.map_err(|e| MailError(e.to_string()))?;
+        Ok(record.filter(|r| r.sends > 0).map(|_| message_id(idempotency_key)))
+    }
+}
+
+fn message_id(idempotency_key: &str) -> String {
+    format!("<{idempotency_key}@mail.shopsphere.local>")
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use shopsphere_events::{EventType, samples};
 use shopsphere_messaging::HandlerError;
-use shopsphere_notification::{SendStatus, SentEmail};
+use shopsphere_notification::{MailProvider, SendStatus, SentEmail};
 use shopsphere_runtime::{Deadline, now_ms};
 use support::{InMemorySentLog, Outbox, consumer};
 
@@ -30,10 +30,11 @@ async fn every_customer_facing_event_sends_one_recorded_email() {
             "Order o-1 cannot be fulfilled",
             "Refund issued for order o-1",
             "Order o-1 has shipped",
+            "Order o-1 could not be shipped",
         ]
     );
     assert!(sent.iter().all(|(e, _)| e.to == "ada@example.com"));
-    assert_eq!(log.len(), 6);
+    assert_eq!(log.len(), 7);
     assert!(log.rows.lock().unwrap().values().all(|r| r.status == SendStatus::Sent));
     assert!(c.publisher.published().is_empty(), "notification publishes nothing");
 }
@@ -87,13 +88,33 @@ async fn an_email_being_sent_elsewhere_waits_for_its_lease_then_goes_once_more()
     assert!(retry_after > Duration::from_secs(15) && retry_after <= Duration::from_secs(20), "{retry_after:?}");
     assert_eq!(outbox.sends(), 0, "not while another invocation may be sending");
 
-    // That invocation crashed mid-send: once its lease ran out, one more send.
+    // That invocation crashed before the provider had it: once its lease ran out, one send.
     let crashed = claim_by_another(&order, now_ms() - 1);
     log.rows.lock().unwrap().insert(crashed.event_id.clone(), crashed);
     c.handle(order.clone(), Deadline::default()).await.unwrap();
     c.handle(order.clone(), Deadline::default()).await.unwrap();
     assert_eq!(outbox.sends(), 1);
     assert_eq!(log.row(&order.id.to_string()).status, SendStatus::Sent);
+}
+
+#[tokio::test]
+async fn a_claimer_that_died_after_the_provider_sent_is_not_sent_again() {
+    let (outbox, log) = (Outbox::default(), InMemorySentLog::default());
+    let c = consumer(&outbox, &log);
+    let order = samples::order_created("o-6", "tok_visa");
+    // It sent, then died before marking the row SENT; its lease ran out.
+    let email = shopsphere_notification::render(&order.data).unwrap();
+    (&outbox).send(&email, &order.id.to_string()).await.unwrap();
+    let crashed = claim_by_another(&order, now_ms() - 1);
+    log.rows.lock().unwrap().insert(crashed.event_id.clone(), crashed);
+
+    c.handle(order.clone(), Deadline::default()).await.unwrap();
+    assert_eq!(outbox.sends(), 1, "the provider said it had sent it");
+    let row = log.row(&order.id.to_string());
+    assert_eq!(
+        (row.status, row.provider_message_id.as_deref()),
+        (SendStatus::Sent, Some(&*format!("msg-{}", order.id)))
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use aws_smithy_mocks::{mock, mock_client};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use shopsphere_notification::dynamodb::NotificationsTable;
 use shopsphere_notification::{Claim, SendStatus, SentEmail, SentLog};
 
@@ -26,20 +26,44 @@ fn claim(status: SendStatus) -> SentEmail {
 }
 
 #[tokio::test]
-async fn the_claim_is_a_put_where_no_row_is_or_its_lease_ran_out() {
+async fn the_claim_is_one_put_where_no_row_is() {
     let put = mock!(Client::put_item)
         .match_requests(|r| {
-            let values = r.expression_attribute_values().unwrap();
             r.table_name() == Some("notifications")
-                && r.condition_expression()
-                    == Some("attribute_not_exists(event_id) OR (#status = :sending AND lease_until < :now)")
-                && values[":now"] == AttributeValue::N("1800000000000".into())
+                && r.condition_expression() == Some("attribute_not_exists(event_id)")
                 && r.item().unwrap()["status"] == AttributeValue::S("SENDING".into())
                 && r.return_values_on_condition_check_failure() == Some(&ReturnValuesOnConditionCheckFailure::AllOld)
         })
         .then_output(|| PutItemOutput::builder().build());
     let log = NotificationsTable::new(mock_client!(aws_sdk_dynamodb, [&put]), "notifications");
     assert_eq!(log.claim(&claim(SendStatus::Sending), 1_800_000_000_000).await.unwrap(), Claim::Ours);
+}
+
+#[tokio::test]
+async fn a_claim_whose_lease_ran_out_is_taken_over_where_it_is_still_that_claim() {
+    let mut stale = claim(SendStatus::Sending);
+    stale.lease_until = 1_799_999_999_000;
+    let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(stale).unwrap();
+    let refused = mock!(Client::put_item)
+        .match_requests(|r| r.condition_expression() == Some("attribute_not_exists(event_id)"))
+        .then_error(move || {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().set_item(Some(item.clone())).build(),
+            )
+        });
+    let takeover = mock!(Client::put_item)
+        .match_requests(|r| {
+            let values = r.expression_attribute_values().unwrap();
+            r.condition_expression() == Some("#status = :sending AND lease_until = :lease AND lease_until < :now")
+                && values[":lease"] == AttributeValue::N("1799999999000".into())
+                && values[":now"] == AttributeValue::N("1800000000000".into())
+        })
+        .then_output(|| PutItemOutput::builder().build());
+    let log = NotificationsTable::new(
+        mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&refused, &takeover]),
+        "notifications",
+    );
+    assert_eq!(log.claim(&claim(SendStatus::Sending), 1_800_000_000_000).await.unwrap(), Claim::TakenOver);
 }
 
 #[tokio::test]

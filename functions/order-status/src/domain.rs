@@ -43,6 +43,7 @@ impl StatusChange {
             Event::PaymentFailed(f) => Some(f.reason.clone()),
             Event::InventoryUpdateFailed(f) => Some(f.reason.clone()),
             Event::PaymentRefunded(r) => Some(r.reason.clone()),
+            Event::ShippingFailed(f) => Some(f.reason.clone()),
             _ => None,
         };
         let details = match &event.data {

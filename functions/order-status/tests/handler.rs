@@ -15,6 +15,6 @@ async fn a_batch_with_the_whole_saga_applies_each_event_once() {
         assert!(response.batch_item_failures.is_empty(), "{fixture}");
     }
     let view = orders.view("0b7d1a52-3c4e-4f60-8a71-92b3c4d5e6f7");
-    assert_eq!(view.timeline.len(), 7);
+    assert_eq!(view.timeline.len(), 8);
     assert!(matches!(view.status, OrderStatus::Shipped | OrderStatus::Refunded), "{:?}", view.status);
 }

@@ -10,14 +10,14 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shopsphere_events::{
-    Envelope, Event, EventType, InventoryUpdateFailed, Money, OrderCreated, PaymentFailed, PaymentProcessed,
-    PaymentRefunded, Reason, SkuQty,
+    Envelope, Event, EventType, Money, OrderCreated, PaymentFailed, PaymentProcessed, PaymentRefunded, Reason, SkuQty,
 };
 use shopsphere_messaging::{HandlerError, Outcome, Service, StoredEvents};
 use shopsphere_runtime::{Deadline, TableError, Updated, Write, now_ms, retried};
 
 /// The event types this function consumes: its queue is subscribed to exactly these topics.
-pub const HANDLES: &[EventType] = &[EventType::OrderCreated, EventType::InventoryUpdateFailed];
+pub const HANDLES: &[EventType] =
+    &[EventType::OrderCreated, EventType::InventoryUpdateFailed, EventType::ShippingFailed];
 
 /// The event types this function publishes: it may publish to exactly these topics.
 pub const PUBLISHES: &[EventType] =
@@ -65,7 +65,8 @@ pub struct PaymentRecord {
     pub payment_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
-    /// The gateway's idempotency key of the refund: the InventoryUpdateFailed's event id.
+    /// The gateway's idempotency key of the refund: the id of the event that
+    /// asked for it (InventoryUpdateFailed or ShippingFailed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,6 +234,62 @@ impl<R: Payments, G: PaymentGateway> Payment<R, G> {
         }
     }
 
+    /// The intent of charging `order`: CHARGING, the gateway's key derived
+    /// from the event, our lease.
+    fn intent(parent: &Envelope, order: &OrderCreated, lease_until: i64) -> PaymentRecord {
+        PaymentRecord {
+            order_id: order.order_id.clone(),
+            status: PaymentStatus::Charging,
+            amount: order.total,
+            email: order.email.clone(),
+            items: order.lines.iter().map(|l| SkuQty { sku: l.sku.clone(), qty: l.qty }).collect(),
+            charge_key: parent.id.to_string(),
+            lease_until,
+            payment_id: None,
+            reason: None,
+            refund_key: None,
+            refund_id: None,
+            charge_events: StoredEvents::default(),
+            refund_events: StoredEvents::default(),
+        }
+    }
+
+    /// The row once the gateway said what the charge came to, with the event that says it.
+    fn settled(parent: &Envelope, record: &PaymentRecord, charge: Charge) -> PaymentRecord {
+        let mut settled = record.clone();
+        match charge {
+            Charge::Charged { payment_id } => {
+                settled.status = PaymentStatus::Charged;
+                settled.payment_id = Some(payment_id);
+            }
+            Charge::Declined { reason } => {
+                settled.status = PaymentStatus::Declined;
+                settled.reason = Some(reason);
+            }
+        }
+        settled.charge_events = StoredEvents(vec![outcome_event(parent, &settled)]);
+        settled
+    }
+
+    /// Write the settled charge where the row is still our CHARGING intent.
+    async fn finish_charge(&self, settled: PaymentRecord, lease_until: i64) -> Result<Outcome, HandlerError> {
+        match retried(|| self.payments.settle(&settled, PaymentStatus::Charging, lease_until)).await? {
+            Write::Done => Ok(Outcome::Applied(settled.charge_events.0)),
+            Write::Refused(Some(row)) => Self::charge_repeat(row),
+            Write::Refused(None) => Err(HandlerError::transient("the payment row changed under the charge")),
+        }
+    }
+
+    /// What a row that already has the order's charge outcome answers a repeat with.
+    fn charge_repeat(row: PaymentRecord) -> Result<Outcome, HandlerError> {
+        match row.status {
+            PaymentStatus::Charged | PaymentStatus::Declined => Ok(Outcome::Repeat(row.charge_events.0)),
+            // Charged, then refunded: its PaymentProcessed went out before the refund; never again.
+            PaymentStatus::Refunding | PaymentStatus::Refunded => Ok(Outcome::Repeat(vec![])),
+            PaymentStatus::Charging => Err(HandlerError::transient("the charge is still an intent")),
+        }
+    }
+
     async fn charge(
         &self,
         parent: &Envelope,
@@ -240,29 +297,13 @@ impl<R: Payments, G: PaymentGateway> Payment<R, G> {
         deadline: Deadline,
     ) -> Result<Outcome, HandlerError> {
         let now = now_ms();
-        let intent = PaymentRecord {
-            order_id: order.order_id.clone(),
-            status: PaymentStatus::Charging,
-            amount: order.total,
-            email: order.email.clone(),
-            items: order.lines.iter().map(|l| SkuQty { sku: l.sku.clone(), qty: l.qty }).collect(),
-            charge_key: parent.id.to_string(),
-            lease_until: deadline.or_fallback(now),
-            payment_id: None,
-            reason: None,
-            refund_key: None,
-            refund_id: None,
-            charge_events: StoredEvents::default(),
-            refund_events: StoredEvents::default(),
-        };
+        let intent = Self::intent(parent, order, deadline.or_fallback(now));
         let (record, taken_over) = match self.payments.open(&intent).await? {
             Write::Done => (intent, false),
-            Write::Refused(Some(row)) => match row.status {
-                PaymentStatus::Charged | PaymentStatus::Declined => return Ok(Outcome::Repeat(row.charge_events.0)),
-                // Charged, then refunded: its PaymentProcessed went out before the refund; never again.
-                PaymentStatus::Refunding | PaymentStatus::Refunded => return Ok(Outcome::Repeat(vec![])),
-                PaymentStatus::Charging => (self.take_over(row, now, intent.lease_until).await?, true),
-            },
+            Write::Refused(Some(row)) if row.status == PaymentStatus::Charging => {
+                (self.take_over(row, now, intent.lease_until).await?, true)
+            }
+            Write::Refused(Some(row)) => return Self::charge_repeat(row),
             Write::Refused(None) => return Err(HandlerError::transient("the payment row that refused ours is gone")),
         };
         let known = match taken_over {
@@ -282,59 +323,77 @@ impl<R: Payments, G: PaymentGateway> Payment<R, G> {
                 }
             }
         };
-        let mut settled = record.clone();
-        match charge {
-            Charge::Charged { payment_id } => {
-                settled.status = PaymentStatus::Charged;
-                settled.payment_id = Some(payment_id);
+        self.finish_charge(Self::settled(parent, &record, charge), record.lease_until).await
+    }
+
+    /// The charge cannot be made (its retries are spent): the order's payment
+    /// is declined with `gateway_unavailable`, so the order ends
+    /// PAYMENT_FAILED and its customer hears of it. An intent left by an
+    /// earlier attempt is settled from what the gateway says of its key: a
+    /// charge the gateway made is kept, one it never made is declined.
+    async fn decline(
+        &self,
+        parent: &Envelope,
+        order: &OrderCreated,
+        why: &str,
+        deadline: Deadline,
+    ) -> Result<Outcome, HandlerError> {
+        let now = now_ms();
+        let unavailable = Charge::Declined {
+            reason: Reason {
+                code: "gateway_unavailable".into(),
+                message: format!("the charge could not be made: {why}"),
+            },
+        };
+        let intent = Self::intent(parent, order, deadline.or_fallback(now));
+        let declined = Self::settled(parent, &intent, unavailable.clone());
+        match self.payments.open(&declined).await? {
+            Write::Done => Ok(Outcome::Applied(declined.charge_events.0)),
+            Write::Refused(Some(row)) if row.status == PaymentStatus::Charging => {
+                let record = self.take_over(row, now, intent.lease_until).await?;
+                let charge = self.gateway.charge_outcome(&record.charge_key).await.map_err(gateway_down)?;
+                self.finish_charge(Self::settled(parent, &record, charge.unwrap_or(unavailable)), record.lease_until)
+                    .await
             }
-            Charge::Declined { reason } => {
-                settled.status = PaymentStatus::Declined;
-                settled.reason = Some(reason);
-            }
-        }
-        settled.charge_events = StoredEvents(vec![outcome_event(parent, &settled)]);
-        match retried(|| self.payments.settle(&settled, PaymentStatus::Charging, record.lease_until)).await? {
-            Write::Done => Ok(Outcome::Applied(settled.charge_events.0)),
-            Write::Refused(Some(row)) if matches!(row.status, PaymentStatus::Charged | PaymentStatus::Declined) => {
-                Ok(Outcome::Repeat(row.charge_events.0))
-            }
-            Write::Refused(_) => Err(HandlerError::transient("the payment row changed under the charge")),
+            Write::Refused(Some(row)) => Self::charge_repeat(row),
+            Write::Refused(None) => Err(HandlerError::transient("the payment row that refused ours is gone")),
         }
     }
 
+    /// Refund the order's charge because of `failure` (its InventoryUpdateFailed
+    /// or ShippingFailed, `parent`), once: CHARGED → REFUNDING → REFUNDED.
     async fn refund(
         &self,
         parent: &Envelope,
-        failed: &InventoryUpdateFailed,
+        order_id: &str,
+        reason: Reason,
         deadline: Deadline,
     ) -> Result<Outcome, HandlerError> {
         let now = now_ms();
         let lease = deadline.or_fallback(now);
-        let (record, taken_over) =
-            match self.payments.begin_refund(&failed.order_id, &parent.id.to_string(), lease).await? {
-                Updated::Done(row) => (row, false),
-                Updated::Refused(None) => {
+        let (record, taken_over) = match self.payments.begin_refund(order_id, &parent.id.to_string(), lease).await? {
+            Updated::Done(row) => (row, false),
+            Updated::Refused(None) => {
+                return Err(HandlerError::permanent(
+                    "no_payment",
+                    format!("refund requested for order {order_id} which has no payment"),
+                ));
+            }
+            Updated::Refused(Some(row)) => match row.status {
+                PaymentStatus::Refunded => return Ok(Outcome::Repeat(row.refund_events.0)),
+                PaymentStatus::Refunding => (self.take_over(row, now, lease).await?, true),
+                PaymentStatus::Charging => return Err(held(&row, now)),
+                PaymentStatus::Charged => {
+                    return Err(HandlerError::transient("the payment row changed during the refund's start"));
+                }
+                PaymentStatus::Declined => {
                     return Err(HandlerError::permanent(
-                        "no_payment",
-                        format!("refund requested for order {} which has no payment", failed.order_id),
+                        "not_refundable",
+                        format!("order {order_id} payment was declined, nothing to refund"),
                     ));
                 }
-                Updated::Refused(Some(row)) => match row.status {
-                    PaymentStatus::Refunded => return Ok(Outcome::Repeat(row.refund_events.0)),
-                    PaymentStatus::Refunding => (self.take_over(row, now, lease).await?, true),
-                    PaymentStatus::Charging => return Err(held(&row, now)),
-                    PaymentStatus::Charged => {
-                        return Err(HandlerError::transient("the payment row changed during the refund's start"));
-                    }
-                    PaymentStatus::Declined => {
-                        return Err(HandlerError::permanent(
-                            "not_refundable",
-                            format!("order {} payment was declined, nothing to refund", failed.order_id),
-                        ));
-                    }
-                },
-            };
+            },
+        };
         let refund_key = record.refund_key.clone().unwrap_or_else(|| parent.id.to_string());
         let known = match taken_over {
             true => self.gateway.refund_outcome(&refund_key).await.map_err(gateway_down)?,
@@ -352,10 +411,6 @@ impl<R: Payments, G: PaymentGateway> Payment<R, G> {
                     }
                 }
             }
-        };
-        let reason = Reason {
-            code: "inventory_unavailable".into(),
-            message: format!("refunded because stock could not be reserved: {}", failed.reason.message),
         };
         let mut settled = record.clone();
         settled.status = PaymentStatus::Refunded;
@@ -380,8 +435,30 @@ impl<R: Payments, G: PaymentGateway> Service for Payment<R, G> {
     async fn handle(&self, event: &Envelope, deadline: Deadline) -> Result<Outcome, HandlerError> {
         match &event.data {
             Event::OrderCreated(order) => self.charge(event, order, deadline).await,
-            Event::InventoryUpdateFailed(failed) => self.refund(event, failed, deadline).await,
+            Event::InventoryUpdateFailed(failed) => {
+                let reason = Reason {
+                    code: "inventory_unavailable".into(),
+                    message: format!("refunded because stock could not be reserved: {}", failed.reason.message),
+                };
+                self.refund(event, &failed.order_id, reason, deadline).await
+            }
+            Event::ShippingFailed(failed) => {
+                let reason = Reason {
+                    code: "shipping_failed".into(),
+                    message: format!("refunded because the order could not be shipped: {}", failed.reason.message),
+                };
+                self.refund(event, &failed.order_id, reason, deadline).await
+            }
             other => Err(HandlerError::permanent("unexpected_event_type", format!("{}", other.event_type()))),
+        }
+    }
+
+    /// A charge that cannot be made declines the order; a refund that cannot
+    /// be made goes to the DLQ only (`shopsphere audit` reports the order).
+    async fn give_up(&self, event: &Envelope, why: &str, deadline: Deadline) -> Result<Option<Outcome>, HandlerError> {
+        match &event.data {
+            Event::OrderCreated(order) => self.decline(event, order, why, deadline).await.map(Some),
+            _ => Ok(None),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use shopsphere_events::samples;
 use shopsphere_events::{Event, EventType};
-use shopsphere_messaging::HandlerError;
+use shopsphere_messaging::{HandlerError, Outcome, Service};
 use shopsphere_payment::PaymentStatus;
 use shopsphere_runtime::Deadline;
 use support::{InMemoryLedger, InMemoryPayments, consumer};
@@ -154,7 +154,64 @@ async fn a_commit_outage_after_the_charge_reconciles_through_the_key_and_charges
 async fn an_event_of_another_type_is_a_wiring_error() {
     let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
     let c = consumer(&payments, &ledger);
-    let shipped = samples::whole_saga("o-8").pop().unwrap();
+    let shipped = samples::whole_saga("o-8").into_iter().find(|e| e.kind() == EventType::OrderShipped).unwrap();
     let err = c.handle(shipped, Deadline::default()).await.unwrap_err();
     assert!(matches!(err, HandlerError::Permanent { ref code, .. } if code == "unexpected_event_type"), "{err}");
+}
+
+fn last_receive() -> shopsphere_messaging::RecordMeta {
+    shopsphere_messaging::RecordMeta { message_id: "m-1".into(), receive_count: 10, replay_id: None }
+}
+
+#[tokio::test]
+async fn a_charge_whose_retries_are_spent_declines_the_order_with_gateway_unavailable() {
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
+    // tok_flaky fails its first attempt; this one is the queue's last chance.
+    let order = samples::order_created("o-20", "tok_flaky");
+    let err = c.deliver(order.clone(), &last_receive(), true, Deadline::default()).await.unwrap_err();
+    assert!(matches!(err, HandlerError::Exhausted(ref why) if why.contains("simulated outage")), "{err}");
+    let published = c.publisher.published();
+    let Event::PaymentFailed(f) = &published[0].data else { panic!("{:?}", published[0].kind()) };
+    assert_eq!(f.reason.code, "gateway_unavailable");
+    assert_eq!(payments.get_now("o-20").unwrap().status, PaymentStatus::Declined);
+    assert_eq!(ledger.charge_calls(&order.id.to_string()), 0, "no money moved");
+    // A redrive of the record later answers with the same failure, id and all.
+    c.handle(order, Deadline::default()).await.unwrap();
+    assert_eq!(c.publisher.published()[1], published[0]);
+}
+
+#[tokio::test]
+async fn giving_up_keeps_a_charge_the_gateway_made() {
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
+    let order = samples::order_created("o-21", "tok_visa");
+    // Charged at the gateway, then the table failed every settling write.
+    payments.settle_outages.store(100, Ordering::SeqCst);
+    c.handle(order.clone(), Deadline::default()).await.unwrap_err();
+    payments.settle_outages.store(0, Ordering::SeqCst);
+    payments.expire_lease("o-21");
+    let outcome = c.service.give_up(&order, "retries spent", Deadline::default()).await.unwrap().unwrap();
+    let Outcome::Applied(events) = outcome else { panic!("{outcome:?}") };
+    assert_eq!(events[0].kind(), EventType::PaymentProcessed, "the customer paid: the order goes on");
+    assert_eq!(payments.get_now("o-21").unwrap().status, PaymentStatus::Charged);
+    assert_eq!(ledger.charge_calls(&order.id.to_string()), 1);
+}
+
+#[tokio::test]
+async fn a_shipping_failure_refunds_the_charge_with_its_reason() {
+    let (payments, ledger) = (InMemoryPayments::default(), InMemoryLedger::default());
+    let c = consumer(&payments, &ledger);
+    let order = samples::order_created("o-22", "tok_visa");
+    c.handle(order.clone(), Deadline::default()).await.unwrap();
+    let paid = c.publisher.published()[0].clone();
+    let failed = samples::shipping_failed(&samples::inventory_updated(&paid, &order), &order);
+    c.handle(failed.clone(), Deadline::default()).await.unwrap();
+    c.handle(failed.clone(), Deadline::default()).await.unwrap();
+    let published = c.publisher.published();
+    let Event::PaymentRefunded(r) = &published[1].data else { panic!("{:?}", published[1].kind()) };
+    assert_eq!(r.reason.code, "shipping_failed");
+    assert_eq!(published[2], published[1], "a repeat re-publishes the refund");
+    assert_eq!(ledger.refund_calls(&failed.id.to_string()), 1);
+    assert_eq!(payments.get_now("o-22").unwrap().status, PaymentStatus::Refunded);
 }

@@ -4,4 +4,4 @@
 pub mod domain;
 pub mod dynamodb;
 
-pub use domain::{PUBLISHES, Shipment, Shipping};
+pub use domain::{PUBLISHES, Shipment, ShipmentStatus, Shipping};

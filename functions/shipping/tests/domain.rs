@@ -3,7 +3,9 @@
 mod support;
 
 use shopsphere_events::{Event, samples};
+use shopsphere_messaging::{Outcome, Service};
 use shopsphere_runtime::Deadline;
+use shopsphere_shipping::ShipmentStatus;
 use support::{InMemoryShipments, consumer};
 
 fn updated(order_id: &str) -> shopsphere_events::Envelope {
@@ -47,4 +49,20 @@ async fn shipping_twice_creates_one_shipment_with_the_same_ids() {
     assert!(tracking.iter().all(|t| *t == tracking[0]));
     let published = c.publisher.published();
     assert!(published.iter().all(|e| *e == published[0]), "the stored OrderShipped, id and all");
+}
+
+#[tokio::test]
+async fn a_shipment_whose_retries_are_spent_fails_the_order_with_shipping_failed() {
+    let shipments = InMemoryShipments::default();
+    let c = consumer(&shipments);
+    let event = updated("o-40");
+    let outcome = c.service.give_up(&event, "carrier unavailable", Deadline::default()).await.unwrap();
+    let Some(Outcome::Applied(events)) = outcome else { panic!("{outcome:?}") };
+    let Event::ShippingFailed(f) = &events[0].data else { panic!("{:?}", events[0].kind()) };
+    assert_eq!(f.reason.code, "shipping_unavailable");
+    assert_eq!(f.items.len(), 2, "what inventory gives back");
+    assert_eq!(shipments.0.lock().unwrap()["o-40"].status, ShipmentStatus::Failed);
+    // A redelivery answers with the same failure: one outcome per order.
+    c.handle(event, Deadline::default()).await.unwrap();
+    assert_eq!(c.publisher.published(), events);
 }

@@ -1,4 +1,4 @@
-//! The seven event types of the saga and their v1 payloads.
+//! The eight event types of the saga and their v1 payloads.
 //!
 //! Events tell the whole story: every payload carries what any consumer needs
 //! (customer email, lines, amounts, reasons), so no consumer calls back.
@@ -24,10 +24,11 @@ pub enum EventType {
     InventoryUpdated,
     InventoryUpdateFailed,
     OrderShipped,
+    ShippingFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         EventType::OrderCreated,
         EventType::PaymentProcessed,
         EventType::PaymentFailed,
@@ -35,6 +36,7 @@ impl EventType {
         EventType::InventoryUpdated,
         EventType::InventoryUpdateFailed,
         EventType::OrderShipped,
+        EventType::ShippingFailed,
     ];
 
     /// Short name: the SNS `event_type` message attribute and the topic's name.
@@ -47,6 +49,7 @@ impl EventType {
             EventType::InventoryUpdated => "InventoryUpdated",
             EventType::InventoryUpdateFailed => "InventoryUpdateFailed",
             EventType::OrderShipped => "OrderShipped",
+            EventType::ShippingFailed => "ShippingFailed",
         }
     }
 
@@ -56,7 +59,7 @@ impl EventType {
             EventType::OrderCreated => "order",
             EventType::PaymentProcessed | EventType::PaymentFailed | EventType::PaymentRefunded => "payment",
             EventType::InventoryUpdated | EventType::InventoryUpdateFailed => "inventory",
-            EventType::OrderShipped => "shipping",
+            EventType::OrderShipped | EventType::ShippingFailed => "shipping",
         }
     }
 
@@ -209,7 +212,8 @@ pub struct OrderCreated {
     pub order_id: String,
     pub customer_id: String,
     pub email: String,
-    #[schemars(length(min = 1, max = 100))]
+    /// At most `MAX_ORDER_LINES` (99), one per sku.
+    #[schemars(length(min = 1, max = 99))]
     pub lines: Vec<OrderLine>,
     pub total: Money,
     /// Opaque token from the client's payment form (never card data).
@@ -277,6 +281,17 @@ pub struct OrderShipped {
     pub items: Vec<SkuQty>,
 }
 
+/// The order could not be shipped (its step gave up): it is to be refunded
+/// and its stock returned. Carries what both need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ShippingFailed {
+    pub order_id: String,
+    pub email: String,
+    /// The stock to return.
+    pub items: Vec<SkuQty>,
+    pub reason: Reason,
+}
+
 /// A decoded payload, one variant per type. Serialized as the bare payload:
 /// the envelope's `type` says which it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -289,6 +304,7 @@ pub enum Event {
     InventoryUpdated(InventoryUpdated),
     InventoryUpdateFailed(InventoryUpdateFailed),
     OrderShipped(OrderShipped),
+    ShippingFailed(ShippingFailed),
 }
 
 /// A typed payload that knows its event type.
@@ -352,6 +368,7 @@ payloads!(
     InventoryUpdated,
     InventoryUpdateFailed,
     OrderShipped,
+    ShippingFailed,
 );
 
 #[cfg(test)]

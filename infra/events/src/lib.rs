@@ -11,7 +11,8 @@ pub mod trace;
 
 pub use catalog::{
     Currency, Event, EventType, InventoryUpdateFailed, InventoryUpdated, MAX_ORDER_LINES, Money, OrderCreated,
-    OrderLine, OrderShipped, Payload, PaymentFailed, PaymentProcessed, PaymentRefunded, Reason, SkuQty, StockShortfall,
+    OrderLine, OrderShipped, Payload, PaymentFailed, PaymentProcessed, PaymentRefunded, Reason, ShippingFailed, SkuQty,
+    StockShortfall,
 };
 pub use decode::{DecodeError, decode_envelope, decode_sqs_body};
 pub use envelope::{Envelope, RootCause, derived_event_id};

@@ -104,7 +104,19 @@ pub fn order_shipped(updated: &Envelope, order: &Envelope) -> Envelope {
     Envelope::derive(updated, payload, sample_time())
 }
 
-/// Every event of the happy path and of both failure paths, in saga order.
+pub fn shipping_failed(updated: &Envelope, order: &Envelope) -> Envelope {
+    let o = order_of(order);
+    let payload = ShippingFailed {
+        order_id: o.order_id.clone(),
+        email: o.email.clone(),
+        items: items(o),
+        reason: Reason { code: "shipping_unavailable".into(), message: "the carrier did not take the parcel".into() },
+    };
+    Envelope::derive(updated, payload, sample_time())
+}
+
+/// Every event of the happy path and of the failure paths, in saga order
+/// (a ShippingFailed last: it is not part of one saga with OrderShipped).
 pub fn whole_saga(order_id: &str) -> Vec<Envelope> {
     let order = order_created(order_id, "tok_visa");
     let paid = payment_processed(&order);
@@ -118,6 +130,7 @@ pub fn whole_saga(order_id: &str) -> Vec<Envelope> {
         failed.clone(),
         payment_refunded(&failed, &order),
         order_shipped(&updated, &order),
+        shipping_failed(&updated, &order),
     ]
 }
 

@@ -47,7 +47,8 @@ pub fn catalog_markdown() -> String {
             t.cloudevents_type(),
             t.source(),
             fields.join(", "),
-            payload["description"].as_str().unwrap_or_default(),
+            // A doc comment of several lines is one table cell.
+            payload["description"].as_str().unwrap_or_default().replace('\n', " "),
             t.schema_file_name(),
             t.schema_file_name(),
         ));

@@ -31,9 +31,28 @@ pub enum HandlerError {
     /// Will never succeed: the record goes to the DLQ with `code` and `reason`.
     #[error("{code}: {reason}")]
     Permanent { code: String, reason: String },
+    /// Failed transiently on the last receive the queue allows
+    /// (`maxReceiveCount`): the record goes to the DLQ with its last error
+    /// (`retries_exhausted`), for an operator; a redrive may succeed.
+    #[error("retries spent: {0}")]
+    Exhausted(String),
+    /// The step gave up on its event (`cause`: a permanent error, or its
+    /// retries spent) and made its failure the outcome: `publish` goes out so
+    /// the saga moves on (compensation runs), then the record goes to the DLQ
+    /// with `cause`, for inspection.
+    #[error("gave up ({cause}): {} failure event(s)", publish.len())]
+    GaveUp { cause: Box<HandlerError>, publish: Vec<Envelope> },
 }
 
+/// The DLQ `error_code` of a record whose retries were spent.
+pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
+
 impl HandlerError {
+    /// Whether a retry may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, HandlerError::Transient(_) | HandlerError::Held { .. })
+    }
+
     pub fn transient(error: impl Into<BoxError>) -> Self {
         HandlerError::Transient(error.into())
     }
@@ -94,6 +113,9 @@ pub struct DeadLetter<'a> {
     pub message: &'a SqsMessage,
     pub code: &'a str,
     pub reason: &'a str,
+    /// Whether a redrive may succeed (its retries were spent) or cannot (the
+    /// same bytes fail the same way).
+    pub class: ErrorClass,
 }
 
 /// Queue operations the processor needs beyond Lambda's own deletes.
@@ -111,10 +133,19 @@ pub struct Backoff {
     pub max: Duration,
 }
 
+/// The cap of a transient retry's delay: SQS's longest visibility timeout is 12 h, 15 min is plenty.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(900);
+
 impl Backoff {
     pub fn delay(&self, receive_count: u32) -> Duration {
         let factor = 2u32.saturating_pow(receive_count.saturating_sub(1).min(20));
         self.base.saturating_mul(factor).min(self.max)
+    }
+
+    /// How long a record that always fails transiently is retried before its
+    /// last receive: the delays after each receive but the last.
+    pub fn budget(&self, max_receive_count: u32) -> Duration {
+        (1..max_receive_count).map(|n| self.delay(n)).sum()
     }
 }
 
@@ -124,11 +155,15 @@ pub struct ProcessorConfig {
     pub concurrency: usize,
     /// Delay transient retries by ChangeMessageVisibility; `None`: the queue's visibility timeout.
     pub backoff: Option<Backoff>,
+    /// The queue's `maxReceiveCount`: a record that fails transiently on that
+    /// receive is its step's last chance (`HandlerError::Exhausted`). `None`:
+    /// SQS's redrive decides alone.
+    pub max_receive_count: Option<u32>,
 }
 
 impl Default for ProcessorConfig {
     fn default() -> Self {
-        ProcessorConfig { concurrency: 10, backoff: None }
+        ProcessorConfig { concurrency: 10, backoff: None, max_receive_count: None }
     }
 }
 
@@ -169,6 +204,10 @@ impl<Q: QueueOps> BatchProcessor<Q> {
         self.queue
     }
 
+    pub fn config(&self) -> &ProcessorConfig {
+        &self.config
+    }
+
     /// Handle every record and publish the events the handlers return, once
     /// for the whole batch; the response lists exactly the records to retry.
     /// An event that came twice in the batch is handled once and both copies
@@ -194,48 +233,73 @@ impl<Q: QueueOps> BatchProcessor<Q> {
             .collect()
             .await;
         self.publish(&mut groups, deadline, publisher).await;
+        // A transient failure on the last receive the queue allows: to the DLQ
+        // with its reason now, rather than by SQS's redrive with none.
+        for group in &mut groups {
+            let last =
+                self.config.max_receive_count.is_some_and(|max| records[group.records[0]].meta.receive_count >= max);
+            if last && group.result.as_ref().is_err_and(HandlerError::is_transient) {
+                let cause = group.result.as_ref().err().map(|e| error_chain(e)).unwrap_or_default();
+                group.result = Err(HandlerError::Exhausted(cause));
+            }
+        }
 
         let mut response = SqsBatchResponse::default();
         let (mut dead_lettered, mut failed, mut copies) = (0, 0, 0);
         for group in &groups {
             copies += group.records.len() - 1;
             let leader = &records[group.records[0]];
-            let retry = match &group.result {
+            let (code, reason, class) = match &group.result {
                 Ok(_) => continue,
-                Err(HandlerError::Permanent { code, reason }) => {
-                    let letter = DeadLetter { message: leader.message, code, reason };
-                    match self.queue.dead_letter(letter).instrument(group.span.clone()).await {
-                        Ok(()) => {
-                            group.span.in_scope(|| tracing::error!(code, reason, "permanent failure: sent to the DLQ"));
-                            dead_lettered += 1;
-                            continue;
-                        }
-                        Err(e) => {
-                            // Not on the DLQ, so not acked: SQS redelivers it.
-                            group.span.in_scope(|| {
-                                tracing::error!(code, reason, error = %error_chain(&*e), "permanent failure, DLQ send failed: left for retry")
-                            });
-                            None
-                        }
-                    }
+                Err(HandlerError::Held { retry_after, .. }) => {
+                    failed += self.fail(&records, group, &mut response, Some(*retry_after)).await;
+                    continue;
                 }
-                Err(HandlerError::Held { retry_after, .. }) => Some(*retry_after),
-                Err(HandlerError::Transient(_)) => None,
+                Err(HandlerError::Transient(_)) => {
+                    failed += self.fail(&records, group, &mut response, None).await;
+                    continue;
+                }
+                Err(e) => dead_letter_of(e),
             };
-            for &i in &group.records {
-                let record = &records[i];
-                failed += 1;
-                response.add_failure(record.meta.message_id.clone());
-                let backoff = self.config.backoff.map(|b| b.delay(record.meta.receive_count));
-                if let Some(delay) = backoff.into_iter().chain(retry).max()
-                    && let Err(e) = self.queue.delay_retry(record.message, delay).instrument(group.span.clone()).await
-                {
-                    group.span.in_scope(|| tracing::warn!(error = %error_chain(&*e), "could not delay the retry"));
+            let letter = DeadLetter { message: leader.message, code, reason: &reason, class };
+            match self.queue.dead_letter(letter).instrument(group.span.clone()).await {
+                Ok(()) => {
+                    group.span.in_scope(|| tracing::error!(code, reason, "sent to the DLQ"));
+                    dead_lettered += 1;
+                }
+                Err(e) => {
+                    // Not on the DLQ, so not acked: SQS redelivers it.
+                    group.span.in_scope(
+                        || tracing::error!(code, reason, error = %error_chain(&*e), "DLQ send failed: left for retry"),
+                    );
+                    failed += self.fail(&records, group, &mut response, None).await;
                 }
             }
         }
         tracing::info!(records = records.len(), failed, dead_lettered, copies, "batch processed");
         response
+    }
+
+    /// Report the group's records failed, each delayed by its backoff (or
+    /// until `held` runs out); how many.
+    async fn fail(
+        &self,
+        records: &[Record<'_>],
+        group: &Group,
+        response: &mut SqsBatchResponse,
+        held: Option<Duration>,
+    ) -> usize {
+        for &i in &group.records {
+            let record = &records[i];
+            response.add_failure(record.meta.message_id.clone());
+            let backoff = self.config.backoff.map(|b| b.delay(record.meta.receive_count));
+            if let Some(delay) = backoff.into_iter().chain(held).max()
+                && let Err(e) = self.queue.delay_retry(record.message, delay).instrument(group.span.clone()).await
+            {
+                group.span.in_scope(|| tracing::warn!(error = %error_chain(&*e), "could not delay the retry"));
+            }
+        }
+        group.records.len()
     }
 
     async fn run_group<H, Fut>(
@@ -281,9 +345,10 @@ impl<Q: QueueOps> BatchProcessor<Q> {
                 None => work.await,
             };
             let result = outcome.unwrap_or_else(|panic| Err(HandlerError::transient(panic_message(&panic))));
-            if let Err(e @ (HandlerError::Transient(_) | HandlerError::Held { .. })) = &result {
-                let chain = error_chain(e);
-                tracing::warn!(error = %chain, "transient failure: will be retried");
+            if let Err(e) = &result
+                && e.is_transient()
+            {
+                tracing::warn!(error = %error_chain(e), "transient failure: will be retried");
             }
             result
         }
@@ -296,7 +361,7 @@ impl<Q: QueueOps> BatchProcessor<Q> {
     /// the groups whose events did not all get out fail, so SQS retries them
     /// and their guard rows re-publish.
     async fn publish<P: Publisher>(&self, groups: &mut [Group], deadline: Deadline, publisher: &P) {
-        let events: Vec<Envelope> = groups.iter().filter_map(|g| g.result.as_ref().ok()).flatten().cloned().collect();
+        let events: Vec<Envelope> = groups.iter().flat_map(|g| to_publish(&g.result)).cloned().collect();
         if events.is_empty() {
             return;
         }
@@ -316,10 +381,7 @@ impl<Q: QueueOps> BatchProcessor<Q> {
         tracing::warn!(error = %error_chain(&unpublished), "events not published: their records are retried");
         let class = unpublished.error.class();
         for group in groups.iter_mut() {
-            let missed = match &group.result {
-                Ok(events) => events.iter().any(|e| unpublished.events.contains(&e.id)),
-                Err(_) => false,
-            };
+            let missed = to_publish(&group.result).iter().any(|e| unpublished.events.contains(&e.id));
             if missed {
                 let reason = error_chain(&unpublished);
                 group.result = Err(match class {
@@ -328,6 +390,23 @@ impl<Q: QueueOps> BatchProcessor<Q> {
                 });
             }
         }
+    }
+}
+
+/// The events a handler's result has the batch publish.
+fn to_publish(result: &Result<Vec<Envelope>, HandlerError>) -> &[Envelope] {
+    match result {
+        Ok(events) | Err(HandlerError::GaveUp { publish: events, .. }) => events,
+        Err(_) => &[],
+    }
+}
+
+/// The DLQ code, reason and class of an error that ends a record's retries.
+fn dead_letter_of(e: &HandlerError) -> (&str, String, ErrorClass) {
+    match e {
+        HandlerError::Permanent { code, reason } => (code, reason.clone(), ErrorClass::Permanent),
+        HandlerError::GaveUp { cause, .. } => dead_letter_of(cause),
+        other => (RETRIES_EXHAUSTED, error_chain(other), ErrorClass::Transient),
     }
 }
 
@@ -421,5 +500,7 @@ mod tests {
         assert_eq!(delays, [2, 4, 8, 16, 30, 30]);
         assert_eq!(b.delay(0).as_secs(), 2);
         assert_eq!(b.delay(u32::MAX).as_secs(), 30);
+        assert_eq!(b.budget(4).as_secs(), 2 + 4 + 8);
+        assert_eq!(b.budget(1), Duration::ZERO);
     }
 }

@@ -15,12 +15,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use shopsphere_events::{Envelope, EventType, decode_envelope};
 use shopsphere_runtime::Deadline;
 
-use crate::batch::{BatchProcessor, HandlerError, QueueOps};
+use crate::batch::{BatchProcessor, HandlerError, QueueOps, RecordMeta};
 use crate::publisher::{InMemoryPublisher, Publisher};
 
 /// What a consumer logs when a guard row shows an event was handled before
 /// (tests and the demo count these lines).
 pub const REPEAT_RECOGNISED: &str = "repeat of a handled event: its effect was made before";
+
+/// Permanent errors that say the event reached the wrong consumer, not that
+/// its order cannot go on: no step gives up on them.
+const NOT_THE_ORDERS_FAULT: [&str; 2] = ["unexpected_event_type", "replay_not_allowed"];
 
 /// What handling one event came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +58,20 @@ pub trait Service: Send + Sync {
         event: &Envelope,
         deadline: Deadline,
     ) -> impl Future<Output = Result<Outcome, HandlerError>> + Send;
+
+    /// `event` can no longer succeed here (`why`: its permanent error, or its
+    /// retries spent): the step's failure as its outcome, so the saga moves
+    /// on (compensation runs), or `None` when nothing downstream waits on
+    /// this step (a view, a message) and the DLQ alone keeps it.
+    fn give_up(
+        &self,
+        event: &Envelope,
+        why: &str,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Option<Outcome>, HandlerError>> + Send {
+        let _ = (event, why, deadline);
+        std::future::ready(Ok(None))
+    }
 }
 
 /// The events a guard row keeps, to re-publish on a repeat: one string
@@ -95,9 +113,11 @@ impl<Svc: Service, P: Publisher> Consumer<Svc, P> {
         event: SqsEvent,
         deadline: Deadline,
     ) -> SqsBatchResponse {
+        let max_receive_count = processor.config().max_receive_count;
         processor
             .process(event, deadline, &self.publisher, |envelope, meta| async move {
-                self.outcome(&envelope, meta.replay_id.as_deref(), deadline).await
+                let last = max_receive_count.is_some_and(|max| meta.receive_count >= max);
+                self.outcome(&envelope, &meta, last, deadline).await
             })
             .await
     }
@@ -117,20 +137,81 @@ impl<Svc: Service, P: Publisher> Consumer<Svc, P> {
         self.handle_as(event, None, deadline).await
     }
 
-    /// One event, or one replay of it, with its publish.
+    /// One event, or one replay of it, with its publish (a first delivery).
     pub async fn handle_as(
         &self,
         event: Envelope,
         replay: Option<&str>,
         deadline: Deadline,
     ) -> Result<(), HandlerError> {
-        let events = self.outcome(&event, replay, deadline).await?;
-        Ok(self.publisher.publish_all(&events).await?)
+        let meta = RecordMeta { message_id: String::new(), receive_count: 1, replay_id: replay.map(str::to_owned) };
+        self.deliver(event, &meta, false, deadline).await
     }
 
-    /// What to publish for `event`: what its effect caused now, or what the
-    /// guard row kept from the delivery that made it.
+    /// One delivery of `event` with its publish; `last`: the queue's last
+    /// chance for it (its receive count reached maxReceiveCount).
+    pub async fn deliver(
+        &self,
+        event: Envelope,
+        meta: &RecordMeta,
+        last: bool,
+        deadline: Deadline,
+    ) -> Result<(), HandlerError> {
+        match self.outcome(&event, meta, last, deadline).await {
+            Ok(events) => Ok(self.publisher.publish_all(&events).await?),
+            Err(HandlerError::GaveUp { cause, publish }) => {
+                self.publisher.publish_all(&publish).await?;
+                Err(*cause)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What to publish for `event`: what its effect caused now, what the
+    /// guard row kept from the delivery that made it, or, when this step can
+    /// no longer succeed, its failure (the record still goes to the DLQ).
     async fn outcome(
+        &self,
+        event: &Envelope,
+        meta: &RecordMeta,
+        last: bool,
+        deadline: Deadline,
+    ) -> Result<Vec<Envelope>, HandlerError> {
+        match self.attempt(event, meta.replay_id.as_deref(), deadline).await {
+            Ok(events) => Ok(events),
+            Err(e) if e.is_transient() && !last => Err(e),
+            Err(e) => {
+                let cause =
+                    if e.is_transient() { HandlerError::Exhausted(shopsphere_runtime::error_chain(&e)) } else { e };
+                // A wiring or replay refusal is not this step failing its order.
+                if matches!(&cause, HandlerError::Permanent { code, .. } if NOT_THE_ORDERS_FAULT.contains(&code.as_str()))
+                {
+                    return Err(cause);
+                }
+                match self.service.give_up(event, &cause.to_string(), deadline).await? {
+                    None => Err(cause),
+                    Some(outcome) => {
+                        let publish = self.published(outcome);
+                        tracing::warn!(failures = publish.len(), "gave up on the event: its step's failure goes out");
+                        Err(HandlerError::GaveUp { cause: Box::new(cause), publish })
+                    }
+                }
+            }
+        }
+    }
+
+    fn published(&self, outcome: Outcome) -> Vec<Envelope> {
+        match outcome {
+            Outcome::Applied(events) => events,
+            Outcome::Repeat(events) => {
+                tracing::info!(republished = events.len(), "{REPEAT_RECOGNISED}");
+                events
+            }
+        }
+    }
+
+    /// `event` handled once: what to publish.
+    async fn attempt(
         &self,
         event: &Envelope,
         replay: Option<&str>,
@@ -151,13 +232,7 @@ impl<Svc: Service, P: Publisher> Consumer<Svc, P> {
                 ),
             ));
         }
-        match self.service.handle(event, deadline).await? {
-            Outcome::Applied(events) => Ok(events),
-            Outcome::Repeat(events) => {
-                tracing::info!(republished = events.len(), "{REPEAT_RECOGNISED}");
-                Ok(events)
-            }
-        }
+        Ok(self.published(self.service.handle(event, deadline).await?))
     }
 }
 

@@ -9,7 +9,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use shopsphere_runtime::dynamodb::Table;
 use shopsphere_runtime::{ConfigError, env_or};
 
-use crate::batch::{Backoff, BatchProcessor, ProcessorConfig};
+use crate::batch::{Backoff, BatchProcessor, MAX_BACKOFF, ProcessorConfig};
 use crate::consumer::{Consumer, Service};
 use crate::publisher::{SnsPublisher, TopicMap};
 use crate::sqs::SqsQueue;
@@ -23,14 +23,16 @@ pub struct SqsFunction<Svc> {
 
 impl<Svc: Service> SqsFunction<Svc> {
     /// Reads `QUEUE_URL`, `DLQ_URL`, the `<TYPE>_TOPIC_ARN` of every type the
-    /// service publishes, and optionally `RECORD_CONCURRENCY` (10) and
-    /// `RETRY_BACKOFF_BASE_SECONDS` (off).
+    /// service publishes, and optionally `RECORD_CONCURRENCY` (10),
+    /// `RETRY_BACKOFF_BASE_SECONDS` (off) and `MAX_RECEIVE_COUNT` (the
+    /// queue's; unset: SQS's redrive alone ends the retries).
     pub fn from_env(config: &SdkConfig, service: Svc) -> Result<Self, ConfigError> {
         let backoff_base: u64 = env_or("RETRY_BACKOFF_BASE_SECONDS", 0)?;
+        let max_receive_count: u32 = env_or("MAX_RECEIVE_COUNT", 0)?;
         let processor_config = ProcessorConfig {
             concurrency: env_or("RECORD_CONCURRENCY", 10)?,
-            backoff: (backoff_base > 0)
-                .then(|| Backoff { base: Duration::from_secs(backoff_base), max: Duration::from_secs(900) }),
+            backoff: (backoff_base > 0).then(|| Backoff { base: Duration::from_secs(backoff_base), max: MAX_BACKOFF }),
+            max_receive_count: (max_receive_count > 0).then_some(max_receive_count),
         };
         Ok(SqsFunction {
             consumer: Consumer {

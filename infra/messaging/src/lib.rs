@@ -11,7 +11,8 @@ pub mod sqs;
 pub mod testing;
 
 pub use batch::{
-    Backoff, BatchProcessor, DeadLetter, HandlerError, InMemoryQueue, ProcessorConfig, QueueOps, RecordMeta,
+    Backoff, BatchProcessor, DeadLetter, HandlerError, InMemoryQueue, MAX_BACKOFF, ProcessorConfig, QueueOps,
+    RETRIES_EXHAUSTED, RecordMeta,
 };
 pub use consumer::{Consumer, Outcome, REPEAT_RECOGNISED, Service, StoredEvents};
 pub use lambda::SqsFunction;

@@ -30,6 +30,10 @@ pub enum PublishError {
     NoTopic(EventType),
     #[error("SNS request failed: {0}")]
     Sns(#[source] BoxError),
+    /// SNS refused the request itself as invalid (`InvalidParameter`...): the
+    /// same request fails the same way.
+    #[error("SNS refused the request: {0}")]
+    Refused(#[source] BoxError),
     #[error("SNS rejected {} event(s): {}", .0.len(), describe(.0))]
     Rejected(Vec<RejectedEntry>),
 }
@@ -51,7 +55,7 @@ pub struct Unpublished {
 impl PublishError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            PublishError::NoTopic(_) => ErrorClass::Permanent,
+            PublishError::NoTopic(_) | PublishError::Refused(_) => ErrorClass::Permanent,
             PublishError::Rejected(entries) if entries.iter().all(|e| e.sender_fault) => ErrorClass::Permanent,
             _ => ErrorClass::Transient,
         }
@@ -133,7 +137,7 @@ impl SnsPublisher {
             .set_message_attributes(Some(message_attributes(event).into_iter().collect()))
             .send()
             .await
-            .map_err(|e| PublishError::Sns(Box::new(e)))?;
+            .map_err(request_error)?;
         Ok(())
     }
 
@@ -161,7 +165,7 @@ impl SnsPublisher {
                 .set_publish_batch_request_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| PublishError::Sns(Box::new(e)))?;
+                .map_err(request_error)?;
             rejected = out
                 .failed()
                 .iter()
@@ -183,6 +187,22 @@ impl SnsPublisher {
             tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
         }
         Err(PublishError::Rejected(rejected))
+    }
+}
+
+/// Codes of requests SNS will refuse again however often they are sent.
+const INVALID_REQUEST_CODES: [&str; 2] = ["InvalidParameter", "InvalidParameterValue"];
+
+/// A failed SNS request's class, from the error code SNS answered with.
+fn request_error<E, R>(e: aws_sdk_sns::error::SdkError<E, R>) -> PublishError
+where
+    E: aws_sdk_sns::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let invalid = e.as_service_error().and_then(|s| s.code()).is_some_and(|c| INVALID_REQUEST_CODES.contains(&c));
+    match invalid {
+        true => PublishError::Refused(Box::new(e)),
+        false => PublishError::Sns(Box::new(e)),
     }
 }
 

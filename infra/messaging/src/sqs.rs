@@ -5,6 +5,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
+use shopsphere_events::ErrorClass;
 use shopsphere_runtime::{BoxError, ConfigError, env_var};
 
 use crate::batch::{DeadLetter, QueueOps, REPLAY_ID};
@@ -85,9 +86,12 @@ pub const DEAD_LETTER_ATTRIBUTES: [&str; 7] = [
     "receive_count",
 ];
 
-/// `error_class` of a record the processor dead-lettered: it will fail the
-/// same way again, so `shopsphere dlq redrive` leaves it unless forced.
+/// `error_class` of a record dead-lettered for a permanent reason: it will
+/// fail the same way again, so `shopsphere dlq redrive` leaves it unless
+/// forced. The other class, `transient`, marks a record whose retries were
+/// spent: a redrive may succeed.
 pub const PERMANENT: &str = "permanent";
+pub const TRANSIENT: &str = "transient";
 
 /// The message attributes of a dead-lettered copy: why, from where, when.
 pub fn dead_letter_attributes(letter: &DeadLetter<'_>) -> Vec<(String, MessageAttributeValue)> {
@@ -95,7 +99,13 @@ pub fn dead_letter_attributes(letter: &DeadLetter<'_>) -> Vec<(String, MessageAt
     let [code, class, reason, failed_at, source, original, receive_count] = DEAD_LETTER_ATTRIBUTES;
     let mut attrs = vec![
         (code.to_owned(), string_attribute(letter.code)),
-        (class.to_owned(), string_attribute(PERMANENT)),
+        (
+            class.to_owned(),
+            string_attribute(match letter.class {
+                ErrorClass::Permanent => PERMANENT,
+                ErrorClass::Transient => TRANSIENT,
+            }),
+        ),
         (reason.to_owned(), string_attribute(&truncated(letter.reason, MAX_REASON_CHARS))),
         (failed_at.to_owned(), string_attribute(&chrono::Utc::now().to_rfc3339())),
     ];

@@ -29,7 +29,8 @@ pub async fn run_sqs_fixture<Svc: Service, P: Publisher>(
     name: &str,
     concurrency: usize,
 ) -> (SqsBatchResponse, InMemoryQueue) {
-    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig { concurrency, backoff: None });
+    let processor =
+        BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig { concurrency, ..ProcessorConfig::default() });
     let event: SqsEvent = fixture(name);
     let response = consumer.handle_lambda(&processor, LambdaEvent::new(event, Context::default())).await;
     (response, processor.into_queue())

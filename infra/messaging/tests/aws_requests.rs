@@ -177,11 +177,13 @@ async fn dead_letters_keep_the_body_and_carry_the_reason() {
                 && s("source_queue_arn").as_deref() == Some("arn:aws:sqs:us-east-1:000000000000:shipping")
                 && s("receive_count").as_deref() == Some("2")
                 && s("correlation_id").as_deref() == Some("req-9")
+                && s("error_class").as_deref() == Some("permanent")
                 && s("failed_at").is_some()
         })
         .then_output(|| SendMessageOutput::builder().build());
     let queue = SqsQueue::new(mock_client!(aws_sdk_sqs, [&send]), "https://queue", "https://dlq");
-    queue.dead_letter(DeadLetter { message: &m, code: "not_json", reason: "body is not JSON" }).await.unwrap();
+    let letter = DeadLetter { message: &m, code: "not_json", reason: "body is not JSON", class: ErrorClass::Permanent };
+    queue.dead_letter(letter).await.unwrap();
     assert_eq!(send.num_calls(), 1);
 }
 
@@ -197,4 +199,24 @@ async fn retry_delay_changes_the_record_visibility() {
     let queue = SqsQueue::new(mock_client!(aws_sdk_sqs, [&change]), "https://queue", "https://dlq");
     queue.delay_retry(&message("m1", "x"), Duration::from_secs(40)).await.unwrap();
     assert_eq!(change.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_request_sns_refuses_as_invalid_is_permanent_and_a_throttled_one_transient() {
+    use aws_sdk_sns::error::ErrorMetadata;
+    use aws_sdk_sns::operation::publish::PublishError as SnsPublishError;
+    let answer = |code: &'static str| {
+        mock!(aws_sdk_sns::Client::publish).then_error(move || {
+            SnsPublishError::generic(ErrorMetadata::builder().code(code).message("from the mock").build())
+        })
+    };
+    let invalid = answer("InvalidParameter");
+    let err =
+        SnsPublisher::new(mock_client!(aws_sdk_sns, [&invalid]), topics()).publish(&event("o1")).await.unwrap_err();
+    assert!(matches!(err, PublishError::Refused(_)), "{err}");
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    let throttled = answer("Throttling");
+    let err =
+        SnsPublisher::new(mock_client!(aws_sdk_sns, [&throttled]), topics()).publish(&event("o1")).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Transient, "{err}");
 }

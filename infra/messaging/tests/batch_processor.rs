@@ -155,7 +155,7 @@ async fn when_the_dlq_is_unreachable_a_permanent_failure_is_retried_not_lost() {
 
 #[tokio::test]
 async fn concurrency_is_bounded_by_the_config() {
-    let config = ProcessorConfig { concurrency: 3, backoff: None };
+    let config = ProcessorConfig { concurrency: 3, ..ProcessorConfig::default() };
     let processor = BatchProcessor::new(InMemoryQueue::default(), config);
     let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
     run(&processor, ten_records(), |_, _| async {
@@ -172,8 +172,10 @@ async fn concurrency_is_bounded_by_the_config() {
 #[tokio::test]
 async fn transient_failures_are_delayed_by_receive_count_when_backoff_is_on() {
     let backoff = Backoff { base: Duration::from_secs(5), max: Duration::from_secs(60) };
-    let processor =
-        BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig { concurrency: 2, backoff: Some(backoff) });
+    let processor = BatchProcessor::new(
+        InMemoryQueue::default(),
+        ProcessorConfig { concurrency: 2, backoff: Some(backoff), ..ProcessorConfig::default() },
+    );
     run(&processor, batch(vec![message("m1", &event("o1").to_json())]), |_, meta| async move {
         assert_eq!(meta.receive_count, 2);
         Err(HandlerError::transient("later"))
@@ -288,4 +290,69 @@ fn table_errors_map_to_their_class() {
     assert!(matches!(throttled, HandlerError::Transient(_)));
     let invalid: HandlerError = TableError::corrupt("t", "ValidationException").into();
     assert!(matches!(invalid, HandlerError::Permanent { ref code, .. } if code == "table_request_rejected"));
+}
+
+fn last_receive_at(max: u32) -> ProcessorConfig {
+    ProcessorConfig { max_receive_count: Some(max), ..ProcessorConfig::default() }
+}
+
+#[tokio::test]
+async fn on_the_last_receive_a_transient_failure_goes_to_the_dlq_with_its_last_error() {
+    // The records come with ApproximateReceiveCount 2.
+    let records = || batch(vec![message("m1", &event("o1").to_json())]);
+    let processor = BatchProcessor::new(InMemoryQueue::default(), last_receive_at(3));
+    let response = run(&processor, records(), |_, _| async { Err(HandlerError::transient("table throttled")) }).await;
+    assert_eq!(failed_ids(&response), ["m1"], "receives are left: retried");
+    assert!(processor.queue().dead_letters().is_empty());
+
+    let processor = BatchProcessor::new(InMemoryQueue::default(), last_receive_at(2));
+    let response = run(&processor, records(), |_, _| async { Err(HandlerError::transient("table throttled")) }).await;
+    assert!(response.batch_item_failures.is_empty(), "on the DLQ, so acked");
+    let dead = processor.queue().dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].0.as_str(), dead[0].1.as_str()), ("m1", RETRIES_EXHAUSTED));
+    assert!(dead[0].2.contains("table throttled"), "{}", dead[0].2);
+}
+
+#[tokio::test]
+async fn a_step_that_gave_up_publishes_its_failure_then_dead_letters_its_record() {
+    let failure = event("o1-failure");
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
+    let publisher = InMemoryPublisher::default();
+    let records = batch(vec![message("m1", &event("o1").to_json()), message("m2", &event("o2").to_json())]);
+    let response = processor
+        .process(records, Deadline::default(), &publisher, |env, _| {
+            let failure = failure.clone();
+            async move {
+                match env.subject.as_str() {
+                    "o1" => Err(HandlerError::GaveUp {
+                        cause: Box::new(HandlerError::permanent("card_expired", "the card expired")),
+                        publish: vec![failure],
+                    }),
+                    _ => Ok(vec![env]),
+                }
+            }
+        })
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    let subjects: Vec<String> = publisher.published().iter().map(|e| e.subject.clone()).collect();
+    assert_eq!(subjects, ["o1-failure", "o2"]);
+    assert_eq!(
+        processor.queue().dead_letters(),
+        [("m1".to_owned(), "card_expired".to_owned(), "the card expired".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_failure_event_that_did_not_go_out_keeps_its_record_for_a_retry() {
+    let processor = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
+    let publisher = Refusing { refused: &["o1"], published: InMemoryPublisher::default() };
+    let records = batch(vec![message("m1", &event("o1").to_json())]);
+    let response = processor
+        .process(records, Deadline::default(), &publisher, |env, _| async move {
+            Err(HandlerError::GaveUp { cause: Box::new(HandlerError::permanent("bad", "x")), publish: vec![env] })
+        })
+        .await;
+    assert_eq!(failed_ids(&response), ["m1"], "retried until its failure is out");
+    assert!(processor.queue().dead_letters().is_empty());
 }

@@ -5,7 +5,9 @@ mod common;
 use std::sync::Mutex;
 
 use shopsphere_events::{Envelope, EventType, samples};
-use shopsphere_messaging::{Consumer, HandlerError, Outcome, Service, StoredEvents};
+use shopsphere_messaging::{
+    BatchProcessor, Consumer, HandlerError, InMemoryQueue, Outcome, ProcessorConfig, Service, StoredEvents,
+};
 use shopsphere_runtime::Deadline;
 
 /// Answers InventoryUpdated with OrderShipped, guarded like a business row:
@@ -71,4 +73,67 @@ fn stored_events_are_one_string_read_back_tolerantly() {
     newer[0]["data"]["gift_wrap"] = true.into();
     let back: StoredEvents = serde_json::from_value(newer.to_string().into()).unwrap();
     assert_eq!(back, stored);
+}
+
+/// Whose table is down for good: every delivery fails transiently; giving
+/// up answers with the order's failure (here: an InventoryUpdateFailed).
+#[derive(Default)]
+struct Brownout {
+    gave_up: Mutex<Vec<String>>,
+}
+
+impl Service for &Brownout {
+    const FUNCTION: &'static str = "brownout";
+    const HANDLES: &'static [EventType] = &[EventType::InventoryUpdated];
+    const PUBLISHES: &'static [EventType] = &[EventType::InventoryUpdateFailed];
+
+    async fn handle(&self, _: &Envelope, _: Deadline) -> Result<Outcome, HandlerError> {
+        Err(HandlerError::transient("table unavailable"))
+    }
+
+    async fn give_up(&self, event: &Envelope, why: &str, _: Deadline) -> Result<Option<Outcome>, HandlerError> {
+        self.gave_up.lock().unwrap().push(why.to_owned());
+        let created = samples::order_created(&event.subject, "tok_visa");
+        let paid = samples::payment_processed(&created);
+        Ok(Some(Outcome::Applied(vec![samples::inventory_update_failed(&paid, &created)])))
+    }
+}
+
+fn sqs_batch(envelope: &Envelope) -> aws_lambda_events::sqs::SqsEvent {
+    common::batch(vec![common::message("m1", &envelope.to_json())])
+}
+
+#[tokio::test]
+async fn a_step_gives_up_only_on_its_last_receive_and_its_failure_goes_out() {
+    let brownout = Brownout::default();
+    let c = Consumer::in_memory(&brownout);
+    let config = |max| ProcessorConfig { max_receive_count: Some(max), ..ProcessorConfig::default() };
+    // The record's ApproximateReceiveCount is 2.
+    let early = BatchProcessor::new(InMemoryQueue::default(), config(5));
+    let response = c.handle_batch(&early, sqs_batch(&common::event("o-5")), Deadline::default()).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert!(c.publisher.published().is_empty() && brownout.gave_up.lock().unwrap().is_empty());
+
+    let last = BatchProcessor::new(InMemoryQueue::default(), config(2));
+    let response = c.handle_batch(&last, sqs_batch(&common::event("o-5")), Deadline::default()).await;
+    assert!(response.batch_item_failures.is_empty());
+    let published: Vec<EventType> = c.publisher.published().iter().map(Envelope::kind).collect();
+    assert_eq!(published, [EventType::InventoryUpdateFailed]);
+    assert!(brownout.gave_up.lock().unwrap()[0].contains("table unavailable"));
+    let dead = last.queue().dead_letters();
+    assert_eq!(dead.len(), 1, "the record is kept for inspection");
+    assert_eq!(dead[0].1, shopsphere_messaging::RETRIES_EXHAUSTED);
+}
+
+#[tokio::test]
+async fn a_wiring_error_is_not_the_orders_failure() {
+    let brownout = Brownout::default();
+    let c = Consumer::in_memory(&brownout);
+    let last = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
+    let response =
+        c.handle_batch(&last, sqs_batch(&samples::order_created("o-6", "tok_visa")), Deadline::default()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(brownout.gave_up.lock().unwrap().is_empty(), "no give-up for an event that reached the wrong queue");
+    assert!(c.publisher.published().is_empty());
+    assert_eq!(last.queue().dead_letters()[0].1, "unexpected_event_type");
 }

@@ -15,17 +15,19 @@ pub enum OrderStatus {
     Shipped,
     PaymentFailed,
     InventoryFailed,
+    ShippingFailed,
     Refunded,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 7] = [
+    pub const ALL: [OrderStatus; 8] = [
         OrderStatus::Pending,
         OrderStatus::Paid,
         OrderStatus::InventoryUpdated,
         OrderStatus::Shipped,
         OrderStatus::PaymentFailed,
         OrderStatus::InventoryFailed,
+        OrderStatus::ShippingFailed,
         OrderStatus::Refunded,
     ];
 
@@ -39,18 +41,21 @@ impl OrderStatus {
             EventType::InventoryUpdateFailed => OrderStatus::InventoryFailed,
             EventType::PaymentRefunded => OrderStatus::Refunded,
             EventType::OrderShipped => OrderStatus::Shipped,
+            EventType::ShippingFailed => OrderStatus::ShippingFailed,
         }
     }
 
     /// How far along the saga: PENDING → PAID | PAYMENT_FAILED →
-    /// INVENTORY_UPDATED | INVENTORY_FAILED → SHIPPED | REFUNDED. A status only
-    /// moves forward, so a late or redelivered event never moves it back.
+    /// INVENTORY_UPDATED | INVENTORY_FAILED → SHIPPED | SHIPPING_FAILED →
+    /// REFUNDED (after either failure). A status only moves forward, so a
+    /// late or redelivered event never moves it back.
     pub fn rank(self) -> u8 {
         match self {
             OrderStatus::Pending => 0,
             OrderStatus::Paid | OrderStatus::PaymentFailed => 1,
             OrderStatus::InventoryUpdated | OrderStatus::InventoryFailed => 2,
-            OrderStatus::Shipped | OrderStatus::Refunded => 3,
+            OrderStatus::Shipped | OrderStatus::ShippingFailed => 3,
+            OrderStatus::Refunded => 4,
         }
     }
 
@@ -74,6 +79,7 @@ impl OrderStatus {
             OrderStatus::Shipped => "SHIPPED",
             OrderStatus::PaymentFailed => "PAYMENT_FAILED",
             OrderStatus::InventoryFailed => "INVENTORY_FAILED",
+            OrderStatus::ShippingFailed => "SHIPPING_FAILED",
             OrderStatus::Refunded => "REFUNDED",
         }
     }
@@ -142,7 +148,7 @@ fn amount_of(event: &Event) -> Option<Money> {
         Event::PaymentFailed(p) => Some(p.amount),
         Event::PaymentRefunded(p) => Some(p.amount),
         Event::InventoryUpdateFailed(p) => Some(p.amount),
-        Event::InventoryUpdated(_) | Event::OrderShipped(_) => None,
+        Event::InventoryUpdated(_) | Event::OrderShipped(_) | Event::ShippingFailed(_) => None,
     }
 }
 
@@ -155,6 +161,7 @@ fn email_of(event: &Event) -> &str {
         Event::InventoryUpdated(e) => &e.email,
         Event::InventoryUpdateFailed(e) => &e.email,
         Event::OrderShipped(e) => &e.email,
+        Event::ShippingFailed(e) => &e.email,
     }
 }
 
@@ -202,6 +209,7 @@ impl OrderView {
             Event::PaymentFailed(f) => self.reasons.push(f.reason.clone()),
             Event::InventoryUpdateFailed(f) => self.reasons.push(f.reason.clone()),
             Event::PaymentRefunded(r) => self.reasons.push(r.reason.clone()),
+            Event::ShippingFailed(f) => self.reasons.push(f.reason.clone()),
             _ => {}
         }
         self.updated_at = event.time.to_rfc3339();

@@ -126,3 +126,21 @@ fn an_unencrypted_queue_is_reported() {
     t.resources.get_mut("ShippingDLQ").unwrap().properties.as_mapping_mut().unwrap().remove("SqsManagedSseEnabled");
     assert_reports(&t, "ShippingDLQ: not encrypted");
 }
+
+/// A transient failure (a dependency down) is retried with backoff for at
+/// least 15 minutes before the step gives up (ADR 0006): the template's
+/// default MaxReceiveCount and the functions' backoff base, as deployed.
+#[test]
+fn the_default_retry_budget_spans_at_least_15_minutes() {
+    let t = template();
+    let max_receive_count = t.raw["Parameters"]["MaxReceiveCount"]["Default"].as_u64().expect("a default");
+    let variables = &t.raw["Globals"]["Function"]["Environment"]["Variables"];
+    let base: u64 = variables["RETRY_BACKOFF_BASE_SECONDS"].as_str().expect("a string").parse().expect("seconds");
+    let backoff = shopsphere_messaging::Backoff {
+        base: std::time::Duration::from_secs(base),
+        max: shopsphere_messaging::MAX_BACKOFF,
+    };
+    let budget = backoff.budget(u32::try_from(max_receive_count).expect("small"));
+    assert!(budget >= std::time::Duration::from_secs(15 * 60), "{max_receive_count} receives span {budget:?}");
+    eprintln!("{max_receive_count} receives, backoff base {base} s: {budget:?} of retries");
+}

@@ -83,17 +83,28 @@ where
 impl Shop {
     /// A fresh stack with `parameters` (template parameters), up and seeded.
     pub async fn start(parameters: &[(&str, &str)]) -> Shop {
-        Self::start_via(parameters, None).await
+        Self::start_via(parameters, None, false).await
     }
 
     /// [`Shop::start`] with every AWS request of the host and its functions
     /// through a proxy the test can inject faults into (`shop.proxy`).
     pub async fn start_with_proxy(parameters: &[(&str, &str)]) -> Shop {
         let proxy = shopsphere_local::proxy::Proxy::start(&endpoint()).await.expect("start the proxy");
-        Self::start_via(parameters, Some(proxy)).await
+        Self::start_via(parameters, Some(proxy), false).await
     }
 
-    async fn start_via(parameters: &[(&str, &str)], proxy: Option<shopsphere_local::proxy::Proxy>) -> Shop {
+    /// [`Shop::start_with_proxy`] whose host also runs each function instance
+    /// behind a tap, so `crash?at=claim|call|commit|publish` works.
+    pub async fn start_with_crash_points(parameters: &[(&str, &str)]) -> Shop {
+        let proxy = shopsphere_local::proxy::Proxy::start(&endpoint()).await.expect("start the proxy");
+        Self::start_via(parameters, Some(proxy), true).await
+    }
+
+    async fn start_via(
+        parameters: &[(&str, &str)],
+        proxy: Option<shopsphere_local::proxy::Proxy>,
+        crash_points: bool,
+    ) -> Shop {
         let slot = SLOTS.acquire().await.expect("the semaphore is never closed");
         let emu = emulator().await;
         let upstream = proxy.as_ref().map_or_else(endpoint, |p| p.endpoint.clone());
@@ -115,6 +126,9 @@ impl Shop {
             .kill_on_drop(true);
         for (key, value) in parameters {
             command.arg("--parameter").arg(format!("{key}={value}"));
+        }
+        if crash_points {
+            command.arg("--crash-points");
         }
         let mut host = command.spawn().expect("start shopsphere-local");
         let stdout = host.stdout.take().expect("piped stdout");
@@ -267,17 +281,48 @@ impl Shop {
         item["stock"].as_n().expect("a number").parse().expect("an integer")
     }
 
-    /// Emails recorded for the order (the notifications table), by event type.
-    pub async fn emails(&self, order_id: &str) -> Vec<String> {
-        let mut types: Vec<String> = self
-            .rows("NotificationsTableName")
+    /// Set a sku's stock, as if it had been seeded with `units` (its
+    /// `received` too, which the audit's stock check starts from).
+    pub async fn set_stock(&self, sku: &str, units: u32) {
+        self.emu
+            .dynamodb
+            .update_item()
+            .table_name(self.output("InventoryTableName"))
+            .key("sku", AttributeValue::S(sku.into()))
+            .update_expression("SET stock = :units, received = :units")
+            .expression_attribute_values(":units", AttributeValue::N(units.to_string()))
+            .send()
             .await
-            .into_iter()
-            .filter(|r| r["order_id"] == order_id)
-            .map(|r| r["event_type"].as_str().unwrap_or_default().to_owned())
-            .collect();
-        types.sort();
-        types
+            .expect("set the stock");
+    }
+
+    /// INSERT records on the orders table's stream, from its start: orders
+    /// written, whether or not the outbox has read them.
+    pub async fn stream_inserts(&self) -> usize {
+        let streams = aws_sdk_dynamodbstreams::Client::new(&self.emu.config);
+        let table = self.emu.dynamodb.describe_table().table_name(self.output("OrdersTableName")).send().await;
+        let arn = table.expect("describe the orders table").table.and_then(|t| t.latest_stream_arn).expect("a stream");
+        let shards = streams.describe_stream().stream_arn(&arn).send().await.expect("describe the stream");
+        let mut inserts = 0;
+        for shard in shards.stream_description.and_then(|d| d.shards).unwrap_or_default() {
+            let iterator = streams
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(shard.shard_id.unwrap_or_default())
+                .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("a shard iterator");
+            let mut next = iterator.shard_iterator;
+            while let Some(it) = next {
+                let page = streams.get_records().shard_iterator(it).send().await.expect("stream records");
+                let records = page.records.unwrap_or_default();
+                inserts +=
+                    records.iter().filter(|r| r.event_name.as_ref().is_some_and(|n| n.as_str() == "INSERT")).count();
+                next = if records.is_empty() { None } else { page.next_shard_iterator };
+            }
+        }
+        inserts
     }
 
     /// A function's log lines (JSON), from its file.
@@ -337,6 +382,35 @@ impl Shop {
         self.provider_record(&format!("mail#{event_id}")).await.and_then(|r| r["sends"].as_u64()).unwrap_or(0)
     }
 
+    /// Emails the mail provider sent for the order's events, by event type:
+    /// one entry per send (a duplicate shows twice), sorted.
+    pub async fn sent_emails(&self, order_id: &str) -> Vec<String> {
+        let order = self.order(order_id).await;
+        let mut sent = Vec::new();
+        for event in order["timeline"].as_array().into_iter().flatten() {
+            let sends = self.mail_sends(event["event_id"].as_str().unwrap_or_default()).await;
+            sent.extend((0..sends).map(|_| event["event_type"].as_str().unwrap_or_default().to_owned()));
+        }
+        sent.sort();
+        sent
+    }
+
+    /// Wait until `shopsphere audit --settle-after 0s` finds no violation
+    /// (everything the orders caused is done); its JSON report. On timeout,
+    /// panics with the last report.
+    pub async fn audit_clean(&self, timeout: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let (ok, stdout) = self.shopsphere_status(&["audit", "--json", "--settle-after", "0s"]).await;
+            let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("audit JSON: {e}: {stdout}"));
+            if ok {
+                return report;
+            }
+            assert!(start.elapsed() < timeout, "audit still finds violations after {timeout:?}: {report:#}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Log lines of `function` whose message is `message`.
     pub fn logged(&self, function: &str, message: &str) -> usize {
         self.log(function).iter().filter(|l| l["fields"]["message"] == message).count()
@@ -344,6 +418,14 @@ impl Shop {
 
     /// Run the operator's CLI (`shopsphere <args>`) against this stack; its stdout.
     pub async fn shopsphere(&self, args: &[&str]) -> String {
+        let (ok, stdout) = self.shopsphere_status(args).await;
+        assert!(ok, "shopsphere {args:?} failed: {stdout}");
+        stdout
+    }
+
+    /// [`Shop::shopsphere`] that may fail: whether it exited 0, and its stdout
+    /// (its stderr goes to the test's).
+    pub async fn shopsphere_status(&self, args: &[&str]) -> (bool, String) {
         let output = Command::new(bin_dir().join("shopsphere"))
             .args(args)
             .args([
@@ -354,12 +436,11 @@ impl Shop {
                 "--region",
                 "us-east-1",
             ])
+            .stderr(Stdio::inherit())
             .output()
             .await
             .expect("run shopsphere");
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(output.status.success(), "shopsphere {args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-        stdout
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// Send bodies straight to a consumer queue, as one batch.

@@ -2,7 +2,6 @@
 //! messages, a consumer that is down, competing consumers, a crash between
 //! "done" and "acknowledged", a stopped outbox.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -10,18 +9,6 @@ use shopsphere_e2e::{Shop, eventually, order};
 use shopsphere_events::samples;
 
 const SAGA: Duration = Duration::from_secs(120);
-
-/// "email sent" log lines of the notification function, per event id.
-fn sends_per_event(shop: &Shop) -> BTreeMap<String, usize> {
-    let mut sends = BTreeMap::new();
-    for line in shop.log("NotificationFunction") {
-        if line["fields"]["message"] == "email sent" {
-            let event = line["span"]["event_id"].as_str().expect("the send is inside its record's span");
-            *sends.entry(event.to_owned()).or_default() += 1;
-        }
-    }
-    sends
-}
 
 /// Deliveries the function recognised as repeats of a committed event.
 fn repeats_recognised(shop: &Shop, function: &str) -> usize {
@@ -50,11 +37,12 @@ async fn e2e_the_same_post_twice_with_one_idempotency_key_makes_one_order_and_on
     assert_eq!(first["order_id"], second["order_id"], "the repeat answers with the first order");
 
     let id = first["order_id"].as_str().unwrap();
-    shop.settles(id, "SHIPPED", SAGA).await;
-    let orders = shop.rows("OrdersTableName").await;
-    assert_eq!(orders.len(), 1, "one order row");
-    let charges: Vec<Value> = shop.rows("PaymentsTableName").await;
-    assert_eq!(charges.len(), 1, "one charge: {charges:?}");
+    let shipped = shop.settles(id, "SHIPPED", SAGA).await;
+    assert_eq!(shop.rows("OrdersTableName").await.len(), 1, "one order row");
+    let order_created = &shipped["timeline"][0];
+    assert_eq!(order_created["event_type"], "OrderCreated", "{shipped}");
+    let charge_key = order_created["event_id"].as_str().unwrap();
+    assert_eq!(shop.gateway_charges(charge_key).await, 1, "one call to the gateway");
     assert_eq!(shop.stock("SKU-TEE").await, 498);
 }
 
@@ -124,29 +112,28 @@ async fn e2e_a_consumer_down_holds_nobody_up_and_loses_nothing() {
     shop.control("NotificationFunction", "start").await;
     shop.wait_drained("NotificationQueueUrl", SAGA).await;
     for id in &ids {
-        assert_eq!(shop.emails(id).await, ["OrderCreated", "OrderShipped", "PaymentProcessed"], "order {id}");
+        // Provider sends: each of the three emails once, none lost.
+        assert_eq!(shop.sent_emails(id).await, ["OrderCreated", "OrderShipped", "PaymentProcessed"], "order {id}");
     }
-    let sends = sends_per_event(&shop);
-    assert_eq!(sends.len(), 60, "one email per event, none lost");
-    assert!(sends.values().all(|n| *n == 1), "exactly once each: {sends:?}");
 }
 
 /// Stop notification, queue `count` OrderShipped events for it, start it with
-/// at most `concurrency` instances: how long the backlog took to drain.
-async fn drain(shop: &Shop, count: usize, concurrency: usize) -> Duration {
+/// at most `concurrency` instances: how long the backlog took to drain, and
+/// the events' ids.
+async fn drain(shop: &Shop, count: usize, concurrency: usize) -> (Duration, Vec<String>) {
     shop.control("NotificationFunction", "stop").await;
-    let bodies: Vec<String> = (0..count)
+    let events: Vec<shopsphere_events::Envelope> = (0..count)
         .map(|_| {
             let created = samples::order_created(&uuid::Uuid::new_v4().to_string(), "tok_visa");
             let paid = samples::payment_processed(&created);
-            envelope_json(&samples::order_shipped(&samples::inventory_updated(&paid, &created), &created))
+            samples::order_shipped(&samples::inventory_updated(&paid, &created), &created)
         })
         .collect();
-    shop.send("NotificationQueueUrl", &bodies).await;
+    shop.send("NotificationQueueUrl", &events.iter().map(envelope_json).collect::<Vec<_>>()).await;
     let start = Instant::now();
     shop.control("NotificationFunction", &format!("start?concurrency={concurrency}")).await;
     shop.wait_drained("NotificationQueueUrl", SAGA).await;
-    start.elapsed()
+    (start.elapsed(), events.iter().map(|e| e.id.to_string()).collect())
 }
 
 /// Instances that handled at least one invocation.
@@ -160,14 +147,15 @@ async fn e2e_competing_consumers_share_a_backlog_each_message_once_and_drain_it_
     // Each email takes 1 s, so the drain is bound by the work the instances
     // share, not by the emulator's noise (at 150 ms one instance sometimes won).
     let shop = Shop::start(&[("NotificationDelayMs", "1000")]).await;
-    let alone = drain(&shop, 60, 1).await;
+    let (alone, mut events) = drain(&shop, 60, 1).await;
     assert_eq!(busy_instances(&shop).await, 1);
-    let together = drain(&shop, 60, 3).await;
+    let (together, more) = drain(&shop, 60, 3).await;
     assert!(busy_instances(&shop).await > 1, "{}", shop.function("NotificationFunction").await);
 
-    let sends = sends_per_event(&shop);
-    assert_eq!(sends.len(), 120);
-    assert!(sends.values().all(|n| *n == 1), "each message handled once: {sends:?}");
+    events.extend(more);
+    for event in &events {
+        assert_eq!(shop.mail_sends(event).await, 1, "the provider got event {event}'s email once");
+    }
     assert!(together < alone, "3 instances drained in {together:?}, 1 in {alone:?}");
     eprintln!("60 messages: 1 instance {alone:?}, 3 instances {together:?}");
 }
@@ -209,10 +197,12 @@ async fn e2e_a_stopped_outbox_delays_but_never_loses_or_repeats_order_created() 
     shop.emu.subscribe(shop.output("OrderCreatedTopicArn"), &probe, true).await;
     shop.control("OrderOutboxFunction", "stop").await;
     let ids = place_many(&shop, 5).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    eventually("the 5 new orders on the stream", SAGA, || async { (shop.stream_inserts().await >= 5).then_some(()) })
+        .await;
     for id in &ids {
         assert_eq!(shop.order(id).await["status"], "PENDING", "nothing published while the outbox is down");
     }
+    assert!(shop.emu.receive(&probe, 1, Duration::from_secs(1)).await.is_empty(), "no OrderCreated yet");
 
     shop.control("OrderOutboxFunction", "start").await;
     for id in &ids {

@@ -9,9 +9,11 @@ use shopsphere_e2e::{Shop, eventually, order};
 const SAGA: Duration = Duration::from_secs(90);
 const QUICK_MAIL: [(&str, &str); 1] = [("NotificationDelayMs", "20")];
 
+/// The emails the mail provider sent for the order (by event type, one per
+/// send), once there are `count`.
 async fn emails(shop: &Shop, id: &str, count: usize) -> Vec<String> {
     eventually(&format!("{count} emails for {id}"), SAGA, || async {
-        let emails = shop.emails(id).await;
+        let emails = shop.sent_emails(id).await;
         (emails.len() >= count).then_some(emails)
     })
     .await
@@ -32,8 +34,10 @@ async fn e2e_happy_path_an_order_ships_with_four_events_three_emails_and_stock_t
     assert_eq!(timeline, ["OrderCreated", "PaymentProcessed", "InventoryUpdated", "OrderShipped"]);
     assert_eq!(emails(&shop, &id, 3).await, ["OrderCreated", "OrderShipped", "PaymentProcessed"]);
     shop.wait_drained("NotificationQueueUrl", SAGA).await;
-    assert_eq!(shop.emails(&id).await.len(), 3, "no extra email once the queue is empty");
+    assert_eq!(shop.sent_emails(&id).await.len(), 3, "no extra email once the queue is empty");
     assert_eq!((shop.stock("SKU-MUG").await, shop.stock("SKU-TEE").await), (498, 499));
+    assert_eq!(shop.gateway_charges(shipped["timeline"][0]["event_id"].as_str().unwrap()).await, 1);
+    shop.audit_clean(SAGA).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -44,8 +48,13 @@ async fn e2e_declined_payment_fails_the_order_sends_a_failure_email_and_leaves_s
     let failed = shop.settles(&id, "PAYMENT_FAILED", SAGA).await;
     assert_eq!(failed["reasons"][0]["code"], "card_declined", "{failed}");
     assert_eq!(emails(&shop, &id, 2).await, ["OrderCreated", "PaymentFailed"]);
-    shop.wait_drained("InventoryQueueUrl", SAGA).await;
+    // One call to the gateway, which declined it: no money moved.
+    let charge_key = failed["timeline"][0]["event_id"].as_str().unwrap();
+    let gateway = shop.provider_record(&format!("charge#{charge_key}")).await.expect("the gateway's record");
+    assert_eq!((&gateway["calls"], &gateway["charge"]["status"]), (&1.into(), &"DECLINED".into()), "{gateway}");
     assert_eq!(shop.stock("SKU-CAP").await, 500);
+    // Stock conserved, no payment, one email per event: every queue the order fed has done its part.
+    shop.audit_clean(SAGA).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,7 +65,10 @@ async fn e2e_stock_out_compensates_with_a_refund() {
     let refunded = shop.settles(&id, "REFUNDED", SAGA).await;
     let timeline = event_types(&refunded);
     assert_eq!(timeline, ["OrderCreated", "PaymentProcessed", "InventoryUpdateFailed", "PaymentRefunded"]);
-    let emails = emails(&shop, &id, 3).await;
-    assert!(emails.contains(&"PaymentRefunded".to_owned()), "{emails:?}");
+    assert_eq!(
+        emails(&shop, &id, 4).await,
+        ["InventoryUpdateFailed", "OrderCreated", "PaymentProcessed", "PaymentRefunded"]
+    );
     assert_eq!((shop.stock("SKU-BAG").await, shop.stock("SKU-RARE").await), (500, 0), "nothing reserved");
+    shop.audit_clean(SAGA).await;
 }

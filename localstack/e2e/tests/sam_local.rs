@@ -186,16 +186,16 @@ async fn every_function_answers_in_a_lambda_container_and_acts_on_localstack() {
         "NotificationFunction",
         &invoke(&env, "NotificationFunction", "events/notification/sqs-sns.json").await,
     );
-    assert_eq!(count(&emu, notifications, "event_id").await, 6, "one email per event");
-    // Seven events of one order in one batch, applied concurrently: one conditional update each.
+    assert_eq!(count(&emu, notifications, "event_id").await, 7, "one email per event");
+    // Eight events of one order in one batch, applied concurrently: one conditional update each.
     no_failures("OrderStatusFunction", &invoke(&env, "OrderStatusFunction", "events/order-status/sqs-sns.json").await);
     let row = emu.dynamodb.get_item().table_name(orders).key("order_id", attr(ORDER)).send().await.expect("get");
     let timeline = row.item.and_then(|i| Some(i.get("timeline")?.as_m().ok()?.len()));
-    assert_eq!(timeline, Some(7), "order-status applied each event once to the fixture order's view");
+    assert_eq!(timeline, Some(8), "order-status applied each event once to the fixture order's view");
     no_failures("AnalyticsFunction", &invoke(&env, "AnalyticsFunction", "events/analytics/sqs-sns.json").await);
     assert_eq!(
         count(&emu, env.get("AnalyticsFunction", "EVENT_ARCHIVE_TABLE"), "order_id").await,
-        7,
+        8,
         "every event archived"
     );
 }

@@ -1,6 +1,6 @@
 //! The control interface (HTTP on loopback) fault tests and the demo use:
 //! see each function, stop and start it (its event sources and instances),
-//! change how many instances may run, crash the next answering instance.
+//! change how many instances may run, crash instances at a step boundary.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::Host;
+use crate::tap::CrashPoint;
 
 /// How long `stop` waits for in-flight batches to finish.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -75,8 +76,22 @@ async fn start(State(host): State<Arc<Host>>, Path(id): Path<String>, RawQuery(q
     show(State(host), Path(id)).await
 }
 
-async fn crash(State(host): State<Arc<Host>>, Path(id): Path<String>) -> Response {
+/// Crash the next instance that passes a step boundary: `?at=` claim, call,
+/// commit, publish (these need `--crash-points`) or answer (the default);
+/// `&times=N` for the next N.
+async fn crash(State(host): State<Arc<Host>>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
     let Some(function) = host.functions.get(&id) else { return not_found(&id) };
-    function.crash_next_answer();
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let Some(point) = CrashPoint::parse(param("at").unwrap_or("answer")) else {
+        let message = "at: one of claim, call, commit, publish, answer";
+        return (StatusCode::BAD_REQUEST, Json(json!({"message": message}))).into_response();
+    };
+    let times = match param("times").map(str::parse::<u32>).transpose() {
+        Ok(times) => times.unwrap_or(1),
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"message": format!("times: {e}")}))).into_response(),
+    };
+    function.crashes.arm(point, times);
     show(State(host), Path(id)).await
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::runtime_api::{InvokeError, Outcome, RuntimeApi};
 use crate::stack::{FunctionSpec, Stack};
+use crate::tap::{CrashPoint, Crashes, Tap};
 
 pub const ACCOUNT: &str = "000000000000";
 
@@ -29,6 +30,9 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Target {
     pub endpoint: String,
     pub region: String,
+    /// Each instance reaches `endpoint` through a tap that can crash it at a
+    /// step boundary (tap.rs).
+    pub crash_points: bool,
 }
 
 /// Why an invocation produced no answer. Lambda counts each as a function
@@ -58,6 +62,8 @@ pub struct Switch {
 struct Instance {
     child: Child,
     api: RuntimeApi,
+    /// Between the process and AWS, with `--crash-points`.
+    _tap: Option<Tap>,
     pid: u32,
     /// From exec to the first `next` request (Lambda's Init Duration),
     /// until the first invocation reports it.
@@ -81,7 +87,10 @@ pub struct Function {
     log_file: Option<PathBuf>,
     idle: Mutex<Vec<Instance>>,
     instances: Mutex<BTreeMap<u32, InstanceStats>>,
-    crash_next_answer: AtomicBool,
+    /// Where instances reach AWS: through a tap each when crash points are on.
+    endpoint: String,
+    crash_points: bool,
+    pub crashes: Arc<Crashes>,
     pub invocations: AtomicU64,
     pub errors: AtomicU64,
     /// Invocation time as Lambda bills it: each invocation rounded up to 1 ms.
@@ -138,7 +147,9 @@ impl Function {
             log_file,
             idle: Mutex::default(),
             instances: Mutex::default(),
-            crash_next_answer: AtomicBool::new(false),
+            endpoint: target.endpoint.clone(),
+            crash_points: target.crash_points,
+            crashes: Arc::default(),
             invocations: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             billed_ms: AtomicU64::new(0),
@@ -164,10 +175,15 @@ impl Function {
             // Logs go to stderr so stdout stays the host's own output.
             None => (Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?), Stdio::inherit()),
         };
+        let tap = match self.crash_points {
+            true => Some(Tap::start(&self.endpoint, self.crashes.clone(), self.env("PROVIDERS_TABLE")).await?),
+            false => None,
+        };
         let mut command = Command::new(&self.binary);
         command
             .env_clear()
             .envs(self.environment.iter().map(|(k, v)| (k, v)))
+            .env("AWS_ENDPOINT_URL", tap.as_ref().map_or(&self.endpoint, |t| &t.url))
             .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
             .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/[$LATEST]{}", uuid::Uuid::new_v4().simple()))
             .stdout(stdout)
@@ -178,6 +194,9 @@ impl Function {
         let exec = Instant::now();
         let mut child = command.spawn().with_context(|| format!("starting {}", self.binary.display()))?;
         let pid = child.id().context("the process has no PID")?;
+        if let Some(tap) = &tap {
+            tap.pid.store(pid, Ordering::SeqCst);
+        }
         // Init has its own limit and does not count against the invocation's
         // timeout, as in Lambda.
         tokio::select! {
@@ -196,7 +215,7 @@ impl Function {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(pid, InstanceStats { alive: true, ..Default::default() });
-        Ok(Instance { child, api, pid, init: Some(exec.elapsed()) })
+        Ok(Instance { child, api, _tap: tap, pid, init: Some(exec.elapsed()) })
     }
 
     /// One invocation on a warm instance, or a new one: the function's
@@ -225,7 +244,7 @@ impl Function {
         self.billed_ms.fetch_add(billed_ms, Ordering::Relaxed);
         self.report(duration, billed_ms, instance.init.take(), &result);
         let result = match result {
-            Ok(_) if self.crash_next_answer.swap(false, Ordering::SeqCst) => Err(Failure::Crashed),
+            Ok(_) if self.crashes.fire(CrashPoint::Answer) => Err(Failure::Crashed),
             other => other,
         };
         if result.is_err() {
@@ -359,11 +378,9 @@ impl Function {
         Ok(())
     }
 
-    /// Kill the process that answers the next invocation, after it answered
-    /// and before its answer reaches the event source: a crash between
-    /// "done" and "acknowledged".
-    pub fn crash_next_answer(&self) {
-        self.crash_next_answer.store(true, Ordering::SeqCst);
+    /// A variable of the function's environment.
+    fn env(&self, name: &str) -> Option<String> {
+        self.environment.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
     pub fn switch(&self) -> watch::Receiver<Switch> {

@@ -12,6 +12,7 @@ pub mod runtime_api;
 pub mod sqs;
 pub mod stack;
 pub mod stream;
+pub mod tap;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -152,6 +153,7 @@ impl Host {
             "errors": function.errors.load(Ordering::Relaxed),
             "billed_ms": function.billed_ms.load(Ordering::Relaxed),
             "instances": function.instances(),
+            "crashes": function.crashes.describe(),
         }))
     }
 

@@ -54,6 +54,10 @@ enum Command {
         /// One log file per function here [default: target/local-host/<stack>].
         #[arg(long)]
         logs: Option<PathBuf>,
+        /// Put a tap between each instance and AWS, so the control interface
+        /// can crash it at a step boundary (`crash?at=claim|call|commit|publish`).
+        #[arg(long)]
+        crash_points: bool,
     },
     /// Deploy, then print a `sam local --env-vars` file: every function's
     /// variables as this stack resolves them, and the endpoint for containers.
@@ -76,19 +80,19 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     shopsphere_runtime::init_tracing_stderr();
-    let target = Target { endpoint: cli.endpoint.clone(), region: cli.region.clone() };
+    let crash_points = matches!(cli.command, Command::Up { crash_points: true, .. });
+    let target = Target { endpoint: cli.endpoint.clone(), region: cli.region.clone(), crash_points };
     let config = shopsphere_runtime::config_loader()
         .endpoint_url(&target.endpoint)
         .region(aws_config::Region::new(target.region.clone()))
         .credentials_provider(aws_sdk_cloudformation::config::Credentials::new("test", "test", None, None, "local"))
         .load()
         .await;
-    let cfn = aws_sdk_cloudformation::Client::new(&config);
     let text = std::fs::read_to_string(template_path()).context("reading template.yaml")?;
     let template = Template::parse(&text)?;
     let mut parameters: BTreeMap<String, String> = cli.parameters.into_iter().collect();
     parameters.insert("Stage".into(), cli.stage.clone());
-    let stack = stack::ensure(&cfn, &cli.stack, &text, &parameters).await?;
+    let stack = stack::ensure(&config, &cli.stack, &text, &parameters).await?;
     match cli.command {
         Command::Deploy => {
             for (key, value) in stack.outputs.iter().collect::<BTreeMap<_, _>>() {
@@ -99,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
             let file = stack::sam_env_vars(&stack::functions(&template)?, &stack, &container_endpoint)?;
             println!("{}", serde_json::to_string_pretty(&file)?);
         }
-        Command::Up { api_port, control_port, logs } => {
+        Command::Up { api_port, control_port, logs, .. } => {
             let log_dir = logs.unwrap_or_else(|| PathBuf::from("target/local-host").join(&cli.stack));
             let options = Options {
                 target,

@@ -75,7 +75,16 @@ pub enum FaultAnswer {
     ServerError,
     /// 400 ThrottlingException.
     Throttle,
+    /// 400: the request refused as invalid (SNS `InvalidParameter`,
+    /// DynamoDB `ValidationException`): no retry makes it pass.
+    Invalid,
+    /// No answer for [`STALL`] (longer than a function's 5 s SDK attempt
+    /// timeout, so the caller gives up first), then 504; not forwarded.
+    Timeout,
 }
+
+/// How long a [`FaultAnswer::Timeout`] holds its request.
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// Answer the next `times` requests that match (all given parts) with `answer`.
 #[derive(Debug, Clone)]
@@ -162,18 +171,36 @@ fn service_of(headers: &axum::http::HeaderMap) -> String {
         .to_owned()
 }
 
-fn fault_response(answer: FaultAnswer) -> Response {
-    let (status, kind) = match answer {
-        FaultAnswer::ServerError => (500, "InternalServerError"),
-        FaultAnswer::Throttle => (400, "ThrottlingException"),
+/// The fault's answer in the protocol of `service`: XML for the query
+/// protocol (SNS), JSON for DynamoDB and SQS.
+fn fault_response(answer: FaultAnswer, service: &str) -> Response {
+    let (status, kind) = match (answer, service) {
+        (FaultAnswer::ServerError, _) => (500, "InternalServerError"),
+        (FaultAnswer::Throttle, "sns") => (400, "Throttling"),
+        (FaultAnswer::Throttle, _) => (400, "ThrottlingException"),
+        (FaultAnswer::Invalid, "sns") => (400, "InvalidParameter"),
+        (FaultAnswer::Invalid, _) => (400, "ValidationException"),
+        (FaultAnswer::Timeout, _) => (504, "GatewayTimeout"),
     };
-    let body =
-        json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": "injected by the test proxy"});
+    let (content_type, body) = match service {
+        "sns" => (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>{}</Type><Code>{kind}</Code><Message>injected by the test proxy</Message></Error><RequestId>proxy</RequestId></ErrorResponse>",
+                if status >= 500 { "Receiver" } else { "Sender" }
+            ),
+        ),
+        _ => (
+            "application/x-amz-json-1.0",
+            json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": "injected by the test proxy"})
+                .to_string(),
+        ),
+    };
     Response::builder()
         .status(status)
-        .header("content-type", "application/x-amz-json-1.0")
+        .header("content-type", content_type)
         .header("x-amzn-errortype", kind)
-        .body(Body::from(body.to_string()))
+        .body(Body::from(body))
         .expect("a response")
 }
 
@@ -193,37 +220,104 @@ fn tables_of(action: &str, request: &Value) -> Vec<String> {
     }
 }
 
+/// What an AWS request is: its service, action, and for DynamoDB its JSON
+/// body and the tables it names (the query protocol's form for the others).
+pub(crate) struct AwsRequest {
+    pub service: String,
+    pub action: String,
+    pub form: BTreeMap<String, String>,
+    pub json: Value,
+    pub tables: Vec<String>,
+}
+
+impl AwsRequest {
+    pub(crate) fn of(headers: &axum::http::HeaderMap, method: &axum::http::Method, body: &[u8]) -> AwsRequest {
+        let service = service_of(headers);
+        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let form: BTreeMap<String, String> =
+            if target.is_none() { form_urlencoded::parse(body).into_owned().collect() } else { BTreeMap::new() };
+        let action = match &target {
+            Some(t) => t.rsplit('.').next().unwrap_or(t).to_owned(),
+            None => form.get("Action").cloned().unwrap_or_else(|| method.to_string()),
+        };
+        let json: Value =
+            if service == "dynamodb" { serde_json::from_slice(body).unwrap_or_default() } else { Value::Null };
+        let tables = tables_of(&action, &json);
+        AwsRequest { service, action, form, json, tables }
+    }
+
+    /// A DynamoDB request that writes.
+    pub(crate) fn is_dynamodb_write(&self) -> bool {
+        self.service == "dynamodb"
+            && matches!(
+                self.action.as_str(),
+                "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" | "BatchWriteItem"
+            )
+    }
+
+    pub(crate) fn is_sns_publish(&self) -> bool {
+        self.service == "sns" && matches!(self.action.as_str(), "Publish" | "PublishBatch")
+    }
+}
+
+/// An emulator's answer, whole.
+pub(crate) struct Answer {
+    pub status: axum::http::StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub(crate) fn into_response(self) -> Response {
+        let mut response = Response::builder().status(self.status);
+        for (name, value) in &self.headers {
+            if name != "content-length" && name != "transfer-encoding" {
+                response = response.header(name, value);
+            }
+        }
+        response.body(Body::from(self.body)).expect("a response")
+    }
+}
+
+/// Send the request on to `upstream` as it came; its answer, or a 502 to
+/// return in its place.
+pub(crate) async fn send_upstream(
+    http: &reqwest::Client,
+    upstream: &str,
+    parts: &axum::http::request::Parts,
+    body: Bytes,
+) -> Result<Answer, Response> {
+    let url = format!("{upstream}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+    let mut request = http.request(parts.method.clone(), url).body(body);
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let answer = request
+        .send()
+        .await
+        .map_err(|e| Response::builder().status(502).body(Body::from(e.to_string())).expect("a response"))?;
+    let (status, headers) = (answer.status(), answer.headers().clone());
+    let body = answer.bytes().await.unwrap_or_default();
+    Ok(Answer { status, headers, body })
+}
+
 async fn forward(State(shared): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, 64 << 20).await.unwrap_or_default();
-    let service = service_of(&parts.headers);
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let form: BTreeMap<String, String> =
-        if target.is_none() { form_urlencoded::parse(&body).into_owned().collect() } else { BTreeMap::new() };
-    let action = match &target {
-        Some(t) => t.rsplit('.').next().unwrap_or(t).to_owned(),
-        None => form.get("Action").cloned().unwrap_or_else(|| parts.method.to_string()),
-    };
-    let json: Value =
-        if service == "dynamodb" { serde_json::from_slice(&body).unwrap_or_default() } else { Value::Null };
-    let tables = tables_of(&action, &json);
+    let AwsRequest { service, action, form, json, tables } = AwsRequest::of(&parts.headers, &parts.method, &body);
     if let Some(answer) = take_fault(&shared, &service, &action, &tables, &body) {
-        return fault_response(answer);
-    }
-    let url = format!("{}{}", shared.upstream, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
-    let mut upstream = shared.http.request(parts.method.clone(), url).body(body.clone());
-    for (name, value) in &parts.headers {
-        if name != "host" && name != "content-length" {
-            upstream = upstream.header(name, value);
+        if answer == FaultAnswer::Timeout {
+            tokio::time::sleep(STALL).await;
         }
+        return fault_response(answer, &service);
     }
-    let answer = match upstream.send().await {
+    let answer = match send_upstream(&shared.http, &shared.upstream, &parts, body.clone()).await {
         Ok(answer) => answer,
-        Err(e) => return Response::builder().status(502).body(Body::from(e.to_string())).expect("a response"),
+        Err(response) => return response,
     };
-    let status = answer.status();
-    let headers = answer.headers().clone();
-    let bytes = answer.bytes().await.unwrap_or_default();
+    let (status, bytes) = (answer.status, &answer.body);
     let updated_sizes = if service == "dynamodb" && status.is_success() {
         sizes_after_update(&shared, &parts.headers, &action, &json).await
     } else {
@@ -239,7 +333,7 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
                 counts.sns_messages += form.keys().filter(|k| k.ends_with(".Id")).count() as u64;
             }
             ("sqs", "ReceiveMessage") if status.is_success() => {
-                let received: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                let received: Value = serde_json::from_slice(bytes).unwrap_or_default();
                 if received["Messages"].as_array().is_none_or(|m| m.is_empty()) {
                     counts.empty_receives += 1;
                 }
@@ -249,19 +343,13 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
                     *counts.table_requests.entry(table.clone()).or_default() += 1;
                 }
                 if status.is_success() {
-                    units(&mut counts.tables, item_sizes, &action, &json, &bytes, &updated_sizes);
+                    units(&mut counts.tables, item_sizes, &action, &json, bytes, &updated_sizes);
                 }
             }
             _ => {}
         }
     }
-    let mut response = Response::builder().status(status);
-    for (name, value) in &headers {
-        if name != "content-length" && name != "transfer-encoding" {
-            response = response.header(name, value);
-        }
-    }
-    response.body(Body::from(bytes)).expect("a response")
+    answer.into_response()
 }
 
 fn take_fault(shared: &Shared, service: &str, action: &str, tables: &[String], body: &Bytes) -> Option<FaultAnswer> {

@@ -22,16 +22,42 @@ pub struct Stack {
     pub outputs: HashMap<String, String>,
 }
 
+/// Where the template goes for CloudFormation to read it (TemplateURL):
+/// inline it may not pass 51,200 bytes, so it goes through S3 as `sam deploy`
+/// sends it.
+const TEMPLATE_BUCKET: &str = "shopsphere-local-templates";
+
+/// Put `body` in S3 for `stack`; its URL for CloudFormation.
+pub async fn upload(config: &aws_config::SdkConfig, stack: &str, body: &str) -> anyhow::Result<String> {
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build());
+    if let Err(e) = s3.create_bucket().bucket(TEMPLATE_BUCKET).send().await {
+        let owned =
+            e.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists());
+        anyhow::ensure!(owned, "creating bucket {TEMPLATE_BUCKET}: {}", shopsphere_runtime::error_chain(&e));
+    }
+    let key = format!("{stack}.template.yaml");
+    s3.put_object()
+        .bucket(TEMPLATE_BUCKET)
+        .key(&key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body.as_bytes().to_vec()))
+        .send()
+        .await
+        .context("uploading the template")?;
+    let endpoint = config.endpoint_url().context("an emulator endpoint")?.trim_end_matches('/');
+    Ok(format!("{endpoint}/{TEMPLATE_BUCKET}/{key}"))
+}
+
 /// Create the stack from `template_text` with `DeployFunctions=false` and
 /// `parameters`, or reuse it when it is complete with the same template and
 /// parameters. A changed template or parameter set recreates it: local state
 /// is disposable, and recreating is faster and surer than an update.
 pub async fn ensure(
-    cfn: &Client,
+    config: &aws_config::SdkConfig,
     name: &str,
     template_text: &str,
     parameters: &BTreeMap<String, String>,
 ) -> anyhow::Result<Stack> {
+    let cfn = &Client::new(config);
     let body = with_code_uri(template_text, CODE_URI);
     let mut wanted = parameters.clone();
     wanted.insert("DeployFunctions".into(), "false".into());
@@ -56,7 +82,7 @@ pub async fn ensure(
         let mut create = cfn
             .create_stack()
             .stack_name(name)
-            .template_body(body)
+            .template_url(upload(config, name, &body).await?)
             .capabilities(Capability::CapabilityIam)
             .capabilities(Capability::CapabilityAutoExpand);
         for (key, value) in &wanted {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use shopsphere_inventory::Inventory;
-use shopsphere_inventory::domain::{Reservation, Reserve, Stock};
+use shopsphere_inventory::domain::{Reservation, ReservationStatus, Reserve, Stock};
 use shopsphere_messaging::{Consumer, InMemoryPublisher};
 use shopsphere_runtime::{TableError, Write};
 
@@ -60,6 +60,20 @@ impl Stock for &InMemoryStock {
             return Ok(Write::Refused(Some(existing.clone())));
         }
         reservations.insert(reservation.order_id.clone(), reservation.clone());
+        Ok(Write::Done)
+    }
+
+    async fn release(&self, order_id: &str) -> Result<Write<Reservation>, TableError> {
+        let mut reservations = self.reservations.lock().unwrap();
+        let Some(reservation) = reservations.get_mut(order_id) else { return Ok(Write::Refused(None)) };
+        if reservation.status != ReservationStatus::Reserved {
+            return Ok(Write::Refused(Some(reservation.clone())));
+        }
+        let mut stock = self.levels.lock().unwrap();
+        for i in &reservation.items {
+            *stock.get_mut(&i.sku).unwrap() += i.qty;
+        }
+        reservation.status = ReservationStatus::Released;
         Ok(Write::Done)
     }
 

@@ -26,6 +26,11 @@ impl MailProvider for &Outbox {
         self.0.lock().unwrap().push((email.clone(), idempotency_key.to_owned()));
         Ok(format!("msg-{idempotency_key}"))
     }
+
+    async fn sent(&self, idempotency_key: &str) -> Result<Option<String>, MailError> {
+        let sends = self.0.lock().unwrap();
+        Ok(sends.iter().any(|(_, key)| key == idempotency_key).then(|| format!("msg-{idempotency_key}")))
+    }
 }
 
 #[derive(Default)]
@@ -48,13 +53,14 @@ impl InMemorySentLog {
 impl SentLog for &InMemorySentLog {
     async fn claim(&self, claim: &SentEmail, now_ms: i64) -> Result<Claim, TableError> {
         let mut rows = self.rows.lock().unwrap();
-        match rows.get(&claim.event_id) {
+        let claimed = match rows.get(&claim.event_id) {
             Some(row) if row.status == SendStatus::Sent => return Ok(Claim::Sent),
             Some(row) if row.lease_until >= now_ms => return Ok(Claim::Held { lease_until: row.lease_until }),
-            _ => {}
-        }
+            Some(_) => Claim::TakenOver,
+            None => Claim::Ours,
+        };
         rows.insert(claim.event_id.clone(), claim.clone());
-        Ok(Claim::Ours)
+        Ok(claimed)
     }
 
     async fn mark_sent(&self, claim: &SentEmail, provider_message_id: &str, sent_at: &str) -> Result<bool, TableError> {

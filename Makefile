@@ -46,6 +46,7 @@ functions: ## the function binaries as `sam build` ships them (no test features)
 test: ## every test: unit, adapter, handler, LocalStack integration and the end-to-end suite (starts/stops LocalStack)
 	@start=$$(date +%s); \
 	$(RELEASE_BUILD); \
+	$(LS) selftest; \
 	$(LS) with env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --no-fail-fast; \
 	$(LS) confinement; \
 	echo "make test: total $$(( $$(date +%s) - start )) s"

@@ -8,6 +8,7 @@
 #   localstack/ls.sh status       exit 0 when the gateway answers healthy
 #   localstack/ls.sh with CMD...  run CMD with LocalStack up; stop it after if this call started it
 #   localstack/ls.sh confinement  fail if LocalStack wrote outside the project since `up`
+#   localstack/ls.sh selftest     the provider plugin's own tests, in the venv (installs first)
 #
 # Everything (venv, state, log, PID file) lives in $LS_HOME (default: .localstack/
 # at the project root), which git ignores. Recipe and measurements: docs/localstack.md.
@@ -66,7 +67,7 @@ cmd_install() {
   "$VENV/bin/python" - <<'PY' || die "provider plugin not registered"
 import importlib.metadata as m
 names = set(m.entry_points(group="localstack.aws.provider").names)
-missing = {"dynamodb:moto", "dynamodbstreams:moto", "s3:hostdir"} - names
+missing = {"dynamodb:moto", "dynamodbstreams:moto", "s3:hostdir", "cloudformation:serialized_sam"} - names
 raise SystemExit(f"missing providers: {missing}" if missing else 0)
 PY
   touch "$VENV/.installed-$key"
@@ -112,6 +113,7 @@ cmd_up() {
       SQS_ENDPOINT_STRATEGY=path SKIP_SSL_CERT_DOWNLOAD=1 DNS_ADDRESS=0 DISABLE_EVENTS=1 \
       SQS_DISABLE_CLOUDWATCH_METRICS=1 PROVIDER_OVERRIDE_DYNAMODB=moto \
       PROVIDER_OVERRIDE_DYNAMODBSTREAMS=moto PROVIDER_OVERRIDE_S3=hostdir \
+      PROVIDER_OVERRIDE_CLOUDFORMATION=serialized_sam \
       FILESYSTEM_ROOT="$STATE/fs" TMP="$STATE/tmp" XDG_CACHE_HOME="$STATE/cache" \
       "$VENV/bin/python" -m localstack.runtime.main >"$LOG" 2>&1 </dev/null &
     echo $! >"$PIDFILE"
@@ -201,13 +203,20 @@ cmd_confinement() {
   log "nothing written outside $LS_HOME (checked: ${OUTSIDE_PATHS[*]})"
 }
 
+# The plugin's patches of LocalStack, each shown failing as shipped and passing patched.
+cmd_selftest() {
+  cmd_install
+  PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m unittest discover -s "$ROOT/localstack/providers/tests"
+}
+
 case "${1:-}" in
   install) cmd_install ;;
+  selftest) cmd_selftest ;;
   up) cmd_up ;;
   down) cmd_down ;;
   reset) cmd_reset ;;
   status) healthy ;;
   with) shift; cmd_with "$@" ;;
   confinement) cmd_confinement ;;
-  *) sed -n '2,12p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+  *) sed -n '2,13p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
 esac

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, Parameter, StackStatus};
 use aws_sdk_sqs::types::QueueAttributeName;
 use shopsphere_events::{EventType, decode_sqs_body, samples};
 use shopsphere_localstack_tests::{Queue, emulator, unique};
@@ -77,4 +77,49 @@ async fn the_template_deploys_and_fans_each_event_out_to_exactly_its_consumers()
         assert!(emu.receive(&queue(not_subscribed), 1, Duration::from_secs(1)).await.is_empty(), "{not_subscribed}");
     }
     cfn.delete_stack().stack_name(&stack).send().await.unwrap();
+}
+
+/// LocalStack's SAM transform sets and then removes AWS_DEFAULT_REGION in its
+/// process environment; transforms at once raced on it and a stack failed
+/// "AWS Region cannot be found". The provider plugin runs one at a time; its
+/// own test shows the race deterministically (localstack/providers/tests).
+/// Here, on the emulator as `make test` runs it: six change sets of the
+/// template created at once all pass the transform.
+#[tokio::test]
+async fn six_stacks_of_the_template_created_at_once_all_pass_the_sam_transform() {
+    let emu = emulator().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&emu.config);
+    let body = with_code_uri(&std::fs::read_to_string(template_path()).unwrap(), "s3://shopsphere-local/functions.zip");
+    let url = shopsphere_local::stack::upload(&emu.config, "concurrent-transforms", &body).await.expect("upload");
+    let stages: Vec<String> = (0..6).map(|_| unique("c").replace('-', "")[..12].to_owned()).collect();
+    let created = futures::future::join_all(stages.iter().map(|stage| {
+        cfn.create_change_set()
+            .stack_name(format!("shopsphere-{stage}"))
+            .change_set_name("transform")
+            .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
+            .template_url(&url)
+            .parameters(param("Stage", stage))
+            .parameters(param("DeployFunctions", "false"))
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityAutoExpand)
+            .send()
+    }))
+    .await;
+    for (stage, result) in stages.iter().zip(created) {
+        let change_set = result.unwrap_or_else(|e| panic!("{stage}: {}", shopsphere_runtime::error_chain(&e)));
+        let start = Instant::now();
+        let status = loop {
+            let described = cfn.describe_change_set().change_set_name(change_set.id().unwrap()).send().await.unwrap();
+            match described.status() {
+                Some(ChangeSetStatus::CreatePending | ChangeSetStatus::CreateInProgress)
+                    if start.elapsed() < Duration::from_secs(60) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                status => break (status.cloned(), described.status_reason().map(str::to_owned)),
+            }
+        };
+        assert_eq!(status.0, Some(ChangeSetStatus::CreateComplete), "{stage}: {:?}", status.1);
+        cfn.delete_stack().stack_name(format!("shopsphere-{stage}")).send().await.unwrap();
+    }
 }

@@ -3,8 +3,8 @@
 LocalStack's stock DynamoDB provider downloads Java and DynamoDB Local at first
 use, which these machines cannot fetch. These providers route DynamoDB and
 DynamoDB Streams to the moto backend LocalStack already bundles, and keep S3
-object storage under FILESYSTEM_ROOT instead of /tmp/localstack-s3-storage.
-Selected with PROVIDER_OVERRIDE_<API>=<name> (see localstack/ls.sh).
+object storage under FILESYSTEM_ROOT instead of /tmp/localstack-s3-storage;
+CloudFormation runs one SAM transform at a time. Selected with PROVIDER_OVERRIDE_<API>=<name> (see localstack/ls.sh).
 """
 import copy
 import threading
@@ -155,3 +155,46 @@ def s3_hostdir():
     root = os.path.join(config.dirs.tmp, "s3-storage")
     os.makedirs(root, exist_ok=True)
     return Service.for_provider(S3Provider(storage_backend=EphemeralS3ObjectStore(root)))
+
+
+# LocalStack runs the SAM transform with AWS_DEFAULT_REGION put into
+# os.environ for its duration (samtranslator asks boto3 for the region) and
+# pops it afterwards. Two stacks created at once race on that variable: the
+# transform still running finds no region and its stack fails with "AWS Region
+# cannot be found" (seen with three end-to-end stacks created together). One
+# SAM transform at a time, in both engines' entry points.
+_SAM_TRANSFORM_LOCK = threading.Lock()
+
+
+def _one_transform_at_a_time(transform):
+    import functools
+
+    @functools.wraps(transform)
+    def serialized(*args, **kwargs):
+        with _SAM_TRANSFORM_LOCK:
+            return transform(*args, **kwargs)
+
+    return serialized
+
+
+def serialize_sam_transforms():
+    """Wrap both engines' SAM transform in the lock (once)."""
+    from localstack.services.cloudformation.engine import transformers
+    from localstack.services.cloudformation.engine.v2.change_set_model_transform import ChangeSetModelTransform
+
+    if hasattr(transformers.apply_serverless_transformation, "__wrapped__"):
+        return
+    transformers.apply_serverless_transformation = _one_transform_at_a_time(
+        transformers.apply_serverless_transformation
+    )
+    ChangeSetModelTransform._apply_global_serverless_transformation = staticmethod(
+        _one_transform_at_a_time(ChangeSetModelTransform._apply_global_serverless_transformation)
+    )
+
+
+@aws_provider(api="cloudformation", name="serialized_sam")
+def cloudformation_serialized_sam():
+    from localstack.services.cloudformation.v2.provider import CloudformationProviderV2
+
+    serialize_sam_transforms()
+    return Service.for_provider(CloudformationProviderV2())

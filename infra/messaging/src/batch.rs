@@ -161,6 +161,13 @@ pub struct ProcessorConfig {
     pub max_receive_count: Option<u32>,
 }
 
+impl ProcessorConfig {
+    /// Whether a record on its `receive_count`th receive has no retry left.
+    pub fn is_last_receive(&self, receive_count: u32) -> bool {
+        self.max_receive_count.is_some_and(|max| receive_count >= max)
+    }
+}
+
 impl Default for ProcessorConfig {
     fn default() -> Self {
         ProcessorConfig { concurrency: 10, backoff: None, max_receive_count: None }
@@ -236,8 +243,7 @@ impl<Q: QueueOps> BatchProcessor<Q> {
         // A transient failure on the last receive the queue allows: to the DLQ
         // with its reason now, rather than by SQS's redrive with none.
         for group in &mut groups {
-            let last =
-                self.config.max_receive_count.is_some_and(|max| records[group.records[0]].meta.receive_count >= max);
+            let last = self.config.is_last_receive(records[group.records[0]].meta.receive_count);
             if last && group.result.as_ref().is_err_and(HandlerError::is_transient) {
                 let cause = group.result.as_ref().err().map(|e| error_chain(e)).unwrap_or_default();
                 group.result = Err(HandlerError::Exhausted(cause));

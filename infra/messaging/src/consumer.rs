@@ -113,10 +113,10 @@ impl<Svc: Service, P: Publisher> Consumer<Svc, P> {
         event: SqsEvent,
         deadline: Deadline,
     ) -> SqsBatchResponse {
-        let max_receive_count = processor.config().max_receive_count;
+        let config = processor.config();
         processor
             .process(event, deadline, &self.publisher, |envelope, meta| async move {
-                let last = max_receive_count.is_some_and(|max| meta.receive_count >= max);
+                let last = config.is_last_receive(meta.receive_count);
                 self.outcome(&envelope, &meta, last, deadline).await
             })
             .await

@@ -10,17 +10,26 @@ TOOLS = $(shell .ci/tools.sh)
 # Pinned lint/build tools run offline; no telemetry.
 TOOL_ENV = PATH="$(TOOLS):$$PATH" SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
-.PHONY: help demo functions test chaos-dated bench sam-local-test unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install
+.PHONY: help demo functions test chaos-dated bench sam-local-test e2e-ministack unit-test lint lint-rust lint-template package fmt schemas localstack-up localstack-down localstack-reset localstack-install ministack-up ministack-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-demo: ## the live demo: LocalStack + all functions + ~50 orders, a consumer stopped and restarted, a poison message (DEMO_ARGS=--keep leaves it running)
+# ENGINE=local-host (the default): LocalStack, the functions on the local
+# host. ENGINE=ministack: the `sam build` output deployed into MiniStack by
+# `sam deploy`, MiniStack running the functions.
+ENGINE ?= local-host
+DEMO_EMULATOR = $(if $(filter ministack,$(ENGINE)),$(MS),$(LS))
+DEMO_ENDPOINT = $(if $(filter ministack,$(ENGINE)),http://127.0.0.1:4567,http://127.0.0.1:4566)
+
+demo: ## the live demo: all functions + ~50 orders, a consumer stopped and restarted, a poison message (ENGINE=ministack: on MiniStack; DEMO_ARGS=--keep leaves it running)
 	$(RELEASE_BUILD)
+	@if [ "$(ENGINE)" = ministack ]; then $(SAM_BUILD_LOCAL); elif [ "$(ENGINE)" != local-host ]; then \
+	  echo "ENGINE=$(ENGINE): expected local-host or ministack"; exit 2; fi
 	@if [[ " $(DEMO_ARGS) " == *" --keep "* ]]; then \
-	  $(LS) up && target/release/shopsphere demo $(DEMO_ARGS); \
+	  $(DEMO_EMULATOR) up && target/release/shopsphere --endpoint $(DEMO_ENDPOINT) demo --engine $(ENGINE) $(DEMO_ARGS); \
 	else \
-	  $(LS) with target/release/shopsphere demo $(DEMO_ARGS); \
+	  $(DEMO_EMULATOR) with target/release/shopsphere --endpoint $(DEMO_ENDPOINT) demo --engine $(ENGINE) $(DEMO_ARGS); \
 	fi
 
 # Tests, the demo, the benchmarks and the local host run release binaries, built
@@ -56,16 +65,41 @@ test: ## every test: unit, adapter, handler, LocalStack integration and the end-
 chaos-dated: ## the end-to-end chaos campaign with a seed derived from today's date (make test runs the fixed seed)
 	$(RELEASE_BUILD)
 	seed=$$(( $$(date -u +%s) / 86400 )); echo "chaos campaign, CHAOS_SEED=$$seed"; \
-	$(LS) with env CHAOS_SEED=$$seed $(LIGHT_RELEASE) $(CARGO) test --release -p shopsphere-e2e --test chaos
+	$(LS) with env CHAOS_SEED=$$seed $(LIGHT_RELEASE) $(CARGO) test --release --workspace --test chaos
+
+# The x86_64 `sam build` the local containers and MiniStack run, in
+# .aws-sam/local: release bootstraps with LTO off (~12 MB each; a debug build
+# is ~230 MB each, too much to deploy once per test), built once per run
+# (`make package` builds the arm64 deploy release).
+SAM_BUILD_LOCAL := echo "sam build: x86_64, release, LTO off (make package builds the arm64 deploy release)"; \
+	$(TOOL_ENV) $(LIGHT_RELEASE) sam build --config-env local
 
 sam-local-test: ## every function under `sam local invoke` and the HTTP API under `sam local start-api`, in Docker against LocalStack (not part of test; starts/stops dockerd and LocalStack)
 	@start=$$(date +%s); \
 	$(RELEASE_BUILD); \
 	env $(LIGHT_RELEASE) $(CARGO) test --release --workspace --test sam_local --no-run --quiet; \
-	echo "sam build: x86_64, debug (the local containers' build; make package builds the arm64 release)"; \
-	SAM_BUILD_MODE=debug $(TOOL_ENV) sam build --config-env local; \
+	$(SAM_BUILD_LOCAL); \
 	$(TOOL_ENV) AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test $(LIGHT_RELEASE) localstack/docker.sh with localstack/sam-local.sh; \
 	echo "make sam-local-test: total $$(( $$(date +%s) - start )) s"
+
+MS := ministack/ms.sh
+# The e2e test targets run on MiniStack, and the tests of them it skips
+# (localstack/e2e/not-on-ministack.txt says why for each).
+MINISTACK_TESTS := saga faults once terminal ops chaos iam
+MINISTACK_SKIPPED = $(shell sed -n 's/^\(e2e_[a-z0-9_]*\) .*/\1/p' localstack/e2e/not-on-ministack.txt)
+
+e2e-ministack: ## the end-to-end suite on MiniStack: the real `sam deploy` per test, IAM enforced (starts/stops MiniStack)
+	@start=$$(date +%s); \
+	$(RELEASE_BUILD); \
+	for name in $(MINISTACK_SKIPPED); do \
+	  grep -q "fn $$name()" localstack/e2e/tests/*.rs || { echo "not-on-ministack.txt: no test named $$name"; exit 1; }; \
+	done; \
+	$(MS) selftest; \
+	$(SAM_BUILD_LOCAL); \
+	$(MS) with env SHOPSPHERE_ENGINE=ministack AWS_ENDPOINT_URL=$$($(MS) endpoint) $(LIGHT_RELEASE) \
+	  $(CARGO) test --release --workspace --no-fail-fast $(patsubst %,--test %,$(MINISTACK_TESTS)) \
+	  -- $(patsubst %,--skip %,$(MINISTACK_SKIPPED)); \
+	echo "make e2e-ministack: total $$(( $$(date +%s) - start )) s"
 
 DEJAVU := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 # The inventory consumer as it ships (the deploy profile: opt-level s, fat LTO,
@@ -91,7 +125,7 @@ lint-rust: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@# --all-targets leaves out test = false targets (and ignores --test beside it).
-	$(CARGO) clippy --workspace --test sam_local -- -D warnings
+	$(CARGO) clippy --workspace --test sam_local --test iam -- -D warnings
 
 lint-template: ## sam validate --lint and cfn-lint with the serverless rules (pinned, offline)
 	$(TOOL_ENV) sam validate --lint -t template.yaml
@@ -122,3 +156,9 @@ localstack-down: ## stop LocalStack (by its PID file)
 
 localstack-reset: ## wipe LocalStack state (restarts it when running)
 	$(LS) reset
+
+ministack-up: ## start MiniStack on 127.0.0.1:4567 with IAM enforced and the project's fixes
+	$(MS) up
+
+ministack-down: ## stop MiniStack and every function process it started (by its process group)
+	$(MS) down

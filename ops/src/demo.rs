@@ -1,12 +1,15 @@
-//! `shopsphere demo`: the whole system on this machine (LocalStack must be
-//! up; `make demo` sees to it), played through a scripted scenario with a
-//! live view: ~50 orders at a steady rate, notification stopped and
-//! restarted, a poison message, and a final account of what was lost (0).
+//! `shopsphere demo`: the whole system on this machine, played through a
+//! scripted scenario with a live view: ~50 orders at a steady rate,
+//! notification stopped and restarted, a poison message, and a final account
+//! of what was lost (0). Two engines (the emulator must be up; `make demo`
+//! sees to it): the local host on LocalStack, or MiniStack running the stack
+//! `sam deploy` made of the `sam build` output.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -27,6 +30,16 @@ pub struct Scenario {
     pub interval: Duration,
     pub endpoint: String,
     pub keep: bool,
+    pub engine: EngineKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    /// LocalStack with the functions off, the project's host running them.
+    LocalHost,
+    /// MiniStack, the stack deployed by `sam deploy`.
+    #[value(name = "ministack")]
+    MiniStack,
 }
 
 const STACK: &str = "shopsphere-demo";
@@ -56,6 +69,29 @@ struct Host {
     api: String,
     control: String,
     logs: PathBuf,
+}
+
+/// What runs the functions, and how the demo switches a consumer off and on.
+#[derive(Clone)]
+enum Engine {
+    /// The local host's control interface.
+    LocalHost { control: String },
+    /// MiniStack: the function's event source mappings.
+    MiniStack(Arc<shopsphere_ministack::Deployment>),
+}
+
+impl Engine {
+    async fn set_consuming(&self, http: &reqwest::Client, function: &str, on: bool) -> anyhow::Result<()> {
+        match self {
+            Engine::LocalHost { control } => {
+                let action = if on { "start" } else { "stop" };
+                let response = http.post(format!("{control}/functions/{function}/{action}")).send().await?;
+                anyhow::ensure!(response.status().is_success(), "{function} {action}: {}", response.status());
+                Ok(())
+            }
+            Engine::MiniStack(deployment) => deployment.set_consuming(function, on).await,
+        }
+    }
 }
 
 fn bin(name: &str) -> anyhow::Result<PathBuf> {
@@ -207,12 +243,6 @@ impl View {
     }
 }
 
-async fn control(http: &reqwest::Client, control_url: &str, function: &str, action: &str) -> anyhow::Result<()> {
-    let response = http.post(format!("{control_url}/functions/{function}/{action}")).send().await?;
-    anyhow::ensure!(response.status().is_success(), "{function} {action}: {}", response.status());
-    Ok(())
-}
-
 /// The order mix: mostly fine, one in ten declined cards, one in ten out of stock.
 fn nth_order(n: usize) -> Value {
     let email = format!("customer{n}@example.com");
@@ -235,14 +265,14 @@ enum Progress {
 async fn place_orders(
     scenario: Scenario,
     api: String,
-    control_url: String,
+    engine: Engine,
     progress: tokio::sync::mpsc::UnboundedSender<Progress>,
 ) -> anyhow::Result<usize> {
     let http = reqwest::Client::new();
     let mut next = tokio::time::Instant::now();
     for n in 0..scenario.orders {
         if n == scenario.orders / 3 {
-            control(&http, &control_url, NOTIFICATION, "stop").await?;
+            engine.set_consuming(&http, NOTIFICATION, false).await?;
             progress.send(Progress::NotificationStopped).ok();
         }
         tokio::time::sleep_until(next).await;
@@ -274,8 +304,21 @@ async fn place_orders(
 
 pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let config = crate::sdk_config(Some(&scenario.endpoint), Some("us-east-1")).await;
-    println!("Starting the local stack (template.yaml on LocalStack, 8 functions)...");
-    let mut host = start_host(&scenario.endpoint, scenario.keep).await?;
+    let (mut host, api, engine) = match scenario.engine {
+        EngineKind::LocalHost => {
+            println!("Starting the local stack (template.yaml on LocalStack, the functions on the local host)...");
+            let host = start_host(&scenario.endpoint, scenario.keep).await?;
+            let (api, control) = (host.api.clone(), host.control.clone());
+            (Some(host), api, Engine::LocalHost { control })
+        }
+        EngineKind::MiniStack => {
+            println!("Deploying the stack into MiniStack with sam deploy (the sam build output)...");
+            let parameters = [("Stage", "demo"), ("NotificationDelayMs", "300")].map(|(k, v)| (k.into(), v.into()));
+            let deployment =
+                shopsphere_ministack::Deployment::deploy(&config, &scenario.endpoint, STACK, &parameters).await?;
+            (None, deployment.api()?, Engine::MiniStack(Arc::new(deployment)))
+        }
+    };
     let ops = Ops::connect(&config, STACK).await?;
     seed(&ops, &scenario.endpoint).await?;
     let http = reqwest::Client::new();
@@ -286,7 +329,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
         (baseline.finished, baseline.expected_emails, baseline.emails);
 
     let (progress, mut reports) = tokio::sync::mpsc::unbounded_channel();
-    let mut placer = tokio::spawn(place_orders(scenario.clone(), host.api.clone(), host.control.clone(), progress));
+    let mut placer = tokio::spawn(place_orders(scenario.clone(), api.clone(), engine.clone(), progress));
     let mut latencies = Vec::new();
     let mut retries = 0;
     let mut phase = "placing orders".to_owned();
@@ -325,7 +368,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let backlog = ops.depth(&ops.queue_url("NotificationQueue")?).await?.0;
     view.note(&format!("every order finished without notification; its backlog: {backlog} messages"))?;
 
-    control(&http, &host.control, NOTIFICATION, "start").await?;
+    engine.set_consuming(&http, NOTIFICATION, true).await?;
     view.note("notification restarted")?;
     phase = "notification draining its backlog".into();
     loop {
@@ -379,7 +422,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let finished = s.finished - finished_before;
     let expected_emails = s.expected_emails - expected_before;
     let emails = s.emails - emails_before;
-    let duplicates = duplicates_absorbed(&host.logs);
+    let duplicates = duplicates_absorbed(&engine, host.as_ref()).await?;
     let lost = (accepted - finished.min(accepted)) + expected_emails.saturating_sub(emails);
     println!();
     println!("Summary");
@@ -397,16 +440,25 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     }
     if scenario.keep {
         println!();
-        println!("The stack keeps running (local host PID {}). Try:", host.child.id().unwrap_or_default());
-        println!("  curl -s {}/products", host.api);
+        let stop = match &host {
+            Some(host) => {
+                let pid = host.child.id().unwrap_or_default();
+                println!("The stack keeps running (local host PID {pid}). Try:");
+                format!("kill {pid} && make localstack-down")
+            }
+            None => {
+                println!("The stack keeps running in MiniStack. Try:");
+                "make ministack-down".to_owned()
+            }
+        };
+        println!("  curl -s {api}/products");
         println!(
-            "  curl -s -X POST {}/orders -H 'content-type: application/json' -H 'Idempotency-Key: try-1' \\\n    -d '{{\"customer_id\":\"c1\",\"email\":\"you@example.com\",\"items\":[{{\"sku\":\"SKU-MUG\",\"qty\":1}}],\"payment_token\":\"tok_visa\"}}'",
-            host.api
+            "  curl -s -X POST {api}/orders -H 'content-type: application/json' -H 'Idempotency-Key: try-1' \\\n    -d '{{\"customer_id\":\"c1\",\"email\":\"you@example.com\",\"items\":[{{\"sku\":\"SKU-MUG\",\"qty\":1}}],\"payment_token\":\"tok_visa\"}}'"
         );
-        println!("  curl -s {}/orders/<order_id>", host.api);
+        println!("  curl -s {api}/orders/<order_id>");
         println!("  cargo run --release --bin shopsphere -- --stack {STACK} --endpoint {} dlq list", scenario.endpoint);
-        println!("Stop it: kill {} && make localstack-down", host.child.id().unwrap_or_default());
-    } else {
+        println!("Stop it: {stop}");
+    } else if let Some(host) = &mut host {
         host.child.start_kill().ok();
         host.child.wait().await.ok();
     }
@@ -415,13 +467,23 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Repeats the consumers recognised and absorbed, from their logs.
-fn duplicates_absorbed(logs: &std::path::Path) -> usize {
-    std::fs::read_dir(logs)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .map(|text| text.matches(shopsphere_messaging::REPEAT_RECOGNISED).count())
-        .sum()
+/// Repeats the consumers recognised and absorbed, from their logs: the
+/// local host's files, or CloudWatch Logs.
+async fn duplicates_absorbed(engine: &Engine, host: Option<&Host>) -> anyhow::Result<usize> {
+    let texts: Vec<String> = match (engine, host) {
+        (Engine::MiniStack(deployment), _) => {
+            let mut texts = Vec::new();
+            for function in deployment.functions.keys() {
+                texts.extend(deployment.log_lines(function).await?);
+            }
+            texts
+        }
+        (Engine::LocalHost { .. }, host) => std::fs::read_dir(&host.context("the local host")?.logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect(),
+    };
+    Ok(texts.iter().map(|text| text.matches(shopsphere_messaging::REPEAT_RECOGNISED).count()).sum())
 }

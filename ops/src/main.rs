@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Operate(OperateCommand),
-    /// The live demo against LocalStack (`make demo` starts LocalStack first).
+    /// The live demo against LocalStack or MiniStack (`make demo` starts the emulator first).
     Demo {
         /// Orders to place.
         #[arg(long, default_value_t = 50)]
@@ -39,6 +39,10 @@ enum Command {
         /// Leave the stack running and print the API URL and example requests.
         #[arg(long)]
         keep: bool,
+        /// What runs the functions: the project's local host on LocalStack,
+        /// or MiniStack (the stack deployed by `sam deploy`).
+        #[arg(long, value_enum, default_value_t = demo::EngineKind::LocalHost)]
+        engine: demo::EngineKind,
     },
 }
 
@@ -167,11 +171,11 @@ fn item(s: &str) -> Result<(String, u32), String> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo { orders, interval, keep } => {
+        Command::Demo { orders, interval, keep, engine } => {
             let endpoint = cli.endpoint.unwrap_or_else(|| "http://127.0.0.1:4566".to_owned());
             // Returning drops the demo, and with it the local host it started.
             tokio::select! {
-                result = demo::run(demo::Scenario { orders, interval, endpoint, keep }) => result,
+                result = demo::run(demo::Scenario { orders, interval, endpoint, keep, engine }) => result,
                 signal = shopsphere_runtime::shutdown_signal() => {
                     signal?;
                     anyhow::bail!("interrupted: the local host is stopped")

@@ -1,7 +1,14 @@
-//! One ShopSphere per test: a fresh stack of template.yaml on LocalStack (its
-//! own Stage, so its own topics, queues and tables), the local host running
-//! the real release binaries against it, stock seeded. Dropping it kills the
-//! host by PID; the host's function processes die with it (PDEATHSIG).
+//! One ShopSphere per test: a fresh stack of template.yaml (its own Stage, so
+//! its own topics, queues and tables), stock seeded, on one of two engines:
+//! - the local host (default): LocalStack with the functions off, the
+//!   project's host running the real release binaries against it. Dropping
+//!   the shop kills the host by PID; its function processes die with it
+//!   (PDEATHSIG).
+//! - MiniStack (`SHOPSPHERE_ENGINE=ministack`, `make e2e-ministack`): the
+//!   real `sam deploy` of the `sam build` output, MiniStack running the
+//!   bootstraps and polling the queues; consumers are driven through the
+//!   Lambda API and logs read from CloudWatch Logs. Dropping the shop
+//!   deletes the stack.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -50,18 +57,57 @@ pub async fn seed_catalog(catalog_table: &str, inventory_table: &str) {
 }
 
 pub struct Shop {
-    /// The proxy between the host (and its functions) and LocalStack, when
-    /// the test injects faults.
+    /// The proxy between the functions and the emulator, when the test
+    /// injects faults.
     pub proxy: Option<shopsphere_local::proxy::Proxy>,
     pub stage: String,
     pub api: String,
-    pub control: String,
     pub outputs: HashMap<String, String>,
-    pub logs: PathBuf,
     pub emu: Emulator,
     pub http: reqwest::Client,
-    pub host: Child,
+    pub engine: Engine,
     _slot: SemaphorePermit<'static>,
+}
+
+/// What runs the functions.
+pub enum Engine {
+    LocalHost(LocalHost),
+    MiniStack(shopsphere_ministack::Deployment),
+}
+
+/// The project's host: its process, control interface and log folder.
+pub struct LocalHost {
+    pub process: Child,
+    pub control: String,
+    pub logs: PathBuf,
+}
+
+/// Which engine this run's shops use: `SHOPSPHERE_ENGINE` (`local-host`, the
+/// default, or `ministack`).
+pub fn on_ministack() -> bool {
+    match std::env::var("SHOPSPHERE_ENGINE").as_deref() {
+        Ok("ministack") => true,
+        Ok("local-host") | Err(_) => false,
+        Ok(other) => panic!("SHOPSPHERE_ENGINE={other}: expected local-host or ministack"),
+    }
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        if let Engine::MiniStack(deployment) = &self.engine {
+            // DeleteStack from a thread of its own: drop cannot await.
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                    if let Ok(runtime) = runtime
+                        && let Err(e) = runtime.block_on(deployment.delete())
+                    {
+                        eprintln!("deleting stack {}: {e:#}", deployment.stack);
+                    }
+                });
+            });
+        }
+    }
 }
 
 /// A result or a panic after `timeout`, naming what was awaited.
@@ -94,7 +140,8 @@ impl Shop {
     }
 
     /// [`Shop::start_with_proxy`] whose host also runs each function instance
-    /// behind a tap, so `crash?at=claim|call|commit|publish` works.
+    /// behind a tap, so `crash?at=claim|call|commit|publish` works (the local
+    /// host only: on MiniStack this is the proxy alone, see [`Shop::can_crash`]).
     pub async fn start_with_crash_points(parameters: &[(&str, &str)]) -> Shop {
         let proxy = shopsphere_local::proxy::Proxy::start(&endpoint()).await.expect("start the proxy");
         Self::start_via(parameters, Some(proxy), true).await
@@ -107,58 +154,43 @@ impl Shop {
     ) -> Shop {
         let slot = SLOTS.acquire().await.expect("the semaphore is never closed");
         let emu = emulator().await;
-        let upstream = proxy.as_ref().map_or_else(endpoint, |p| p.endpoint.clone());
-        let host_binary = bin_dir().join("shopsphere-local");
-        assert!(host_binary.exists(), "build the release binaries first: cargo build --release --workspace --bins");
         let stage = format!("e2e{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let logs = root().join("target/e2e").join(&stage);
-        let mut command = Command::new(&host_binary);
-        command
-            .current_dir(root())
-            .args(["up", "--stack", &format!("shopsphere-{stage}"), "--stage", &stage, "--api-port", "0"])
-            .arg("--bin-dir")
-            .arg(function_bin_dir())
-            .arg("--logs")
-            .arg(&logs)
-            .args(["--endpoint", &upstream])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        for (key, value) in parameters {
-            command.arg("--parameter").arg(format!("{key}={value}"));
-        }
-        if crash_points {
-            command.arg("--crash-points");
-        }
-        let mut host = command.spawn().expect("start shopsphere-local");
-        let stdout = host.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(180), lines.next_line()).await;
-        let ready: Value = match ready {
-            Ok(Ok(Some(line))) => serde_json::from_str(&line).expect("the ready line is JSON"),
-            other => panic!("shopsphere-local did not come up ({other:?}): see its stderr above"),
+        let stack = format!("shopsphere-{stage}");
+        let (engine, api, outputs) = if on_ministack() {
+            // The functions reach the proxy through the template's EndpointUrl.
+            let mut parameters: Vec<(String, String)> =
+                parameters.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            parameters.push(("Stage".into(), stage.clone()));
+            if let Some(proxy) = &proxy {
+                parameters.push(("EndpointUrl".into(), proxy.endpoint.clone()));
+            }
+            let deployment = shopsphere_ministack::Deployment::deploy(&emu.config, &endpoint(), &stack, &parameters)
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            let api = deployment.api().expect("the API's URL");
+            let outputs = deployment.outputs.clone();
+            (Engine::MiniStack(deployment), api, outputs)
+        } else {
+            let upstream = proxy.as_ref().map_or_else(endpoint, |p| p.endpoint.clone());
+            start_host(&stack, &stage, &upstream, parameters, crash_points).await
         };
-        let text = |key: &str| ready[key].as_str().expect("ready line field").to_owned();
-        let outputs = ready["outputs"]
-            .as_object()
-            .expect("outputs")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-            .collect();
-        let shop = Shop {
-            proxy,
-            stage,
-            api: text("api"),
-            control: text("control"),
-            outputs,
-            logs,
-            emu,
-            http: reqwest::Client::new(),
-            host,
-            _slot: slot,
-        };
+        let shop = Shop { proxy, stage, api, outputs, emu, http: reqwest::Client::new(), engine, _slot: slot };
         shop.seed().await;
         shop
+    }
+
+    /// The local host (a test of the host itself); panics on another engine.
+    pub fn local_host(&mut self) -> &mut LocalHost {
+        match &mut self.engine {
+            Engine::LocalHost(host) => host,
+            Engine::MiniStack(_) => panic!("this test needs the local host (SHOPSPHERE_ENGINE=local-host)"),
+        }
+    }
+
+    /// Whether the engine can crash a function at a step boundary
+    /// (`crash?at=`): the local host's taps can, MiniStack cannot.
+    pub fn can_crash(&self) -> bool {
+        matches!(self.engine, Engine::LocalHost(_))
     }
 
     /// The inventory crate's seed binary against this stack's tables.
@@ -210,20 +242,42 @@ impl Shop {
         .await
     }
 
-    pub async fn control(&self, function: &str, action: &str) -> Value {
-        let response = self
-            .http
-            .post(format!("{}/functions/{function}/{action}", self.control))
-            .send()
-            .await
-            .expect("control interface");
-        assert!(response.status().is_success(), "{function} {action}: {}", response.status());
-        response.json().await.expect("a JSON body")
+    /// Drive a consumer: `stop`, `start`, `start?concurrency=N` on either
+    /// engine (the local host's control interface; MiniStack's event source
+    /// mappings and reserved concurrency); `crash...` on the local host only.
+    pub async fn control(&self, function: &str, action: &str) {
+        match &self.engine {
+            Engine::LocalHost(host) => {
+                let url = format!("{}/functions/{function}/{action}", host.control);
+                let response = self.http.post(url).send().await.expect("control interface");
+                assert!(response.status().is_success(), "{function} {action}: {}", response.status());
+            }
+            Engine::MiniStack(deployment) => {
+                let outcome = match action.split_once("?concurrency=") {
+                    _ if action == "stop" => deployment.set_consuming(function, false).await,
+                    _ if action == "start" => deployment.set_consuming(function, true).await,
+                    Some(("start", n)) => {
+                        let instances = n.parse().expect("a number of instances");
+                        match deployment.set_concurrency(function, instances).await {
+                            Ok(()) => deployment.set_consuming(function, true).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    _ => panic!("{function} {action}: the local host's alone (SHOPSPHERE_ENGINE=local-host)"),
+                };
+                outcome.unwrap_or_else(|e| panic!("{function} {action}: {e:#}"));
+            }
+        }
     }
 
+    /// The local host's account of a function (instances, invocations,
+    /// crashes); MiniStack has none.
     pub async fn function(&self, function: &str) -> Value {
+        let Engine::LocalHost(host) = &self.engine else {
+            panic!("{function}: instance counts are the local host's alone (SHOPSPHERE_ENGINE=local-host)")
+        };
         let response =
-            self.http.get(format!("{}/functions/{function}", self.control)).send().await.expect("control interface");
+            self.http.get(format!("{}/functions/{function}", host.control)).send().await.expect("control interface");
         response.json().await.expect("a JSON body")
     }
 
@@ -325,14 +379,18 @@ impl Shop {
         inserts
     }
 
-    /// A function's log lines (JSON), from its file.
-    pub fn log(&self, function: &str) -> Vec<Value> {
-        let path = self.logs.join(format!("{function}.log"));
-        std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+    /// A function's log lines (JSON): from its file on the local host, from
+    /// its CloudWatch Logs group on MiniStack.
+    pub async fn log(&self, function: &str) -> Vec<Value> {
+        let lines = match &self.engine {
+            Engine::LocalHost(host) => std::fs::read_to_string(host.logs.join(format!("{function}.log")))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+            Engine::MiniStack(deployment) => deployment.log_lines(function).await.expect("the function's log"),
+        };
+        lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     /// What a crashed and long-forgotten world looks like to the guards: every
@@ -412,8 +470,8 @@ impl Shop {
     }
 
     /// Log lines of `function` whose message is `message`.
-    pub fn logged(&self, function: &str, message: &str) -> usize {
-        self.log(function).iter().filter(|l| l["fields"]["message"] == message).count()
+    pub async fn logged(&self, function: &str, message: &str) -> usize {
+        self.log(function).await.iter().filter(|l| l["fields"]["message"] == message).count()
     }
 
     /// Run the operator's CLI (`shopsphere <args>`) against this stack; its stdout.
@@ -460,6 +518,53 @@ impl Shop {
             assert!(out.failed.is_empty(), "{:?}", out.failed);
         }
     }
+}
+
+/// `shopsphere-local up` for the stack; (engine, API URL, outputs) from its ready line.
+async fn start_host(
+    stack: &str,
+    stage: &str,
+    upstream: &str,
+    parameters: &[(&str, &str)],
+    crash_points: bool,
+) -> (Engine, String, HashMap<String, String>) {
+    let host_binary = bin_dir().join("shopsphere-local");
+    assert!(host_binary.exists(), "build the release binaries first: cargo build --release --workspace --bins");
+    let logs = root().join("target/e2e").join(stage);
+    let mut command = Command::new(&host_binary);
+    command
+        .current_dir(root())
+        .args(["up", "--stack", stack, "--stage", stage, "--api-port", "0"])
+        .arg("--bin-dir")
+        .arg(function_bin_dir())
+        .arg("--logs")
+        .arg(&logs)
+        .args(["--endpoint", upstream])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (key, value) in parameters {
+        command.arg("--parameter").arg(format!("{key}={value}"));
+    }
+    if crash_points {
+        command.arg("--crash-points");
+    }
+    let mut process = command.spawn().expect("start shopsphere-local");
+    let stdout = process.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(180), lines.next_line()).await;
+    let ready: Value = match ready {
+        Ok(Ok(Some(line))) => serde_json::from_str(&line).expect("the ready line is JSON"),
+        other => panic!("shopsphere-local did not come up ({other:?}): see its stderr above"),
+    };
+    let text = |key: &str| ready[key].as_str().expect("ready line field").to_owned();
+    let outputs = ready["outputs"]
+        .as_object()
+        .expect("outputs")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    (Engine::LocalHost(LocalHost { process, control: text("control"), logs }), text("api"), outputs)
 }
 
 /// A valid order for the seeded catalog.

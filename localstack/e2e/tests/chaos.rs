@@ -234,10 +234,16 @@ async fn e2e_chaos_campaign_every_order_ends_final_as_its_kind_requires_and_the_
     let mut rng = StdRng::seed_from_u64(seed);
     let shop = Shop::start_with_crash_points(&[("NotificationDelayMs", "0"), ("FlakyFailures", "2")]).await;
     shop.set_stock(CONTENDED_SKU, CONTENDED_STOCK).await;
-    for (function, points) in CRASH_POINTS {
-        for point in points {
-            shop.control(function, &format!("crash?at={point}")).await;
+    // MiniStack runs the bootstraps itself: no tap to crash them at a step.
+    let can_crash = shop.can_crash();
+    if can_crash {
+        for (function, points) in CRASH_POINTS {
+            for point in points {
+                shop.control(function, &format!("crash?at={point}")).await;
+            }
         }
+    } else {
+        eprintln!("crash points: not on this engine (the local host's taps inject them)");
     }
 
     let mut kinds: Vec<Kind> = PLAN.iter().flat_map(|(kind, n)| std::iter::repeat_n(*kind, *n)).collect();
@@ -280,7 +286,7 @@ async fn e2e_chaos_campaign_every_order_ends_final_as_its_kind_requires_and_the_
     assert!(contended_shipped > 0, "some contended orders got units");
     assert!(outcomes.contains_key(&(Kind::Contended, "REFUNDED".into())), "the contended sku ran out");
 
-    for (function, points) in CRASH_POINTS {
+    for (function, points) in CRASH_POINTS.into_iter().filter(|_| can_crash) {
         let crashes = &shop.function(function).await["crashes"];
         for point in points {
             assert_eq!(crashes["fired"][point], 1, "{function} crashed at {point} once: {crashes}");

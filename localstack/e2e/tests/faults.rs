@@ -11,8 +11,12 @@ use shopsphere_events::samples;
 const SAGA: Duration = Duration::from_secs(120);
 
 /// Deliveries the function recognised as repeats of a committed event.
-fn repeats_recognised(shop: &Shop, function: &str) -> usize {
-    shop.log(function).iter().filter(|l| l["fields"]["message"] == shopsphere_messaging::REPEAT_RECOGNISED).count()
+async fn repeats_recognised(shop: &Shop, function: &str) -> usize {
+    shop.log(function)
+        .await
+        .iter()
+        .filter(|l| l["fields"]["message"] == shopsphere_messaging::REPEAT_RECOGNISED)
+        .count()
 }
 
 fn envelope_json(envelope: &shopsphere_events::Envelope) -> String {
@@ -58,11 +62,12 @@ async fn e2e_the_same_envelope_delivered_three_times_has_one_effect() {
     // Copies in one batch are handled once; a copy in a later batch is a repeat.
     let copies: u64 = shop
         .log("InventoryFunction")
+        .await
         .iter()
         .filter(|l| l["fields"]["message"] == "batch processed")
         .filter_map(|l| l["fields"]["copies"].as_u64())
         .sum();
-    let repeats = repeats_recognised(&shop, "InventoryFunction") as u64;
+    let repeats = repeats_recognised(&shop, "InventoryFunction").await as u64;
     assert_eq!(copies + repeats, 2, "both copies were recognised as such");
     assert_eq!(shop.depth("InventoryDLQUrl").await, (0, 0));
 }
@@ -185,7 +190,7 @@ async fn e2e_inventory_crashing_mid_batch_neither_loses_an_order_nor_takes_stock
     // queue's visibility timeout (60 s) and must change nothing.
     shop.wait_drained("InventoryQueueUrl", Duration::from_secs(180)).await;
     assert_eq!(shop.stock("SKU-MUG").await, 495, "one unit per order, once");
-    let repeats = repeats_recognised(&shop, "InventoryFunction");
+    let repeats = repeats_recognised(&shop, "InventoryFunction").await;
     assert!(repeats >= 1, "the crashed batch had committed; its redelivery was recognised");
 }
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 use shopsphere_e2e::{Shop, eventually};
 
 /// PIDs of the function processes the host reports alive.
-async fn children(shop: &Shop) -> Vec<i32> {
-    let functions: serde_json::Value =
-        shop.http.get(format!("{}/functions", shop.control)).send().await.unwrap().json().await.unwrap();
+async fn children(shop: &mut Shop) -> Vec<i32> {
+    let url = format!("{}/functions", shop.local_host().control);
+    let functions: serde_json::Value = shop.http.get(url).send().await.unwrap().json().await.unwrap();
     let pids: Vec<i32> = functions
         .as_array()
         .unwrap()
@@ -37,23 +37,24 @@ async fn all_gone(pids: &[i32]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_the_host_leaves_no_function_process_running() {
     let mut shop = Shop::start(&[]).await;
-    let pids = children(&shop).await;
+    let pids = children(&mut shop).await;
     assert!(pids.iter().all(|p| running(*p)));
 
-    shop.host.start_kill().unwrap(); // SIGKILL: no cleanup code of the host runs
-    shop.host.wait().await.unwrap();
+    shop.local_host().process.start_kill().unwrap(); // SIGKILL: no cleanup code of the host runs
+    shop.local_host().process.wait().await.unwrap();
     all_gone(&pids).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn interrupting_the_host_stops_its_function_processes_and_exits_cleanly() {
     let mut shop = Shop::start(&[]).await;
-    let pids = children(&shop).await;
+    let pids = children(&mut shop).await;
 
-    let host = shop.host.id().unwrap() as i32;
+    let host = shop.local_host().process.id().unwrap() as i32;
     // SAFETY: signalling a child process we own.
     assert_eq!(unsafe { libc::kill(host, libc::SIGINT) }, 0);
-    let status = tokio::time::timeout(Duration::from_secs(30), shop.host.wait()).await.unwrap().unwrap();
+    let status =
+        tokio::time::timeout(Duration::from_secs(30), shop.local_host().process.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status}");
     all_gone(&pids).await;
 }

@@ -34,8 +34,9 @@ async fn ops_a_redriven_dlq_message_is_processed_and_the_dlq_is_left_empty() {
 }
 
 /// How often the outbox published an OrderCreated for `order_id`.
-fn order_created_published(shop: &Shop, order_id: &str) -> usize {
+async fn order_created_published(shop: &Shop, order_id: &str) -> usize {
     shop.log("OrderOutboxFunction")
+        .await
         .iter()
         .filter(|l| l["fields"]["message"] == "OrderCreated published" && l["fields"]["order_id"] == order_id)
         .count()
@@ -91,7 +92,7 @@ async fn ops_replay_from_the_archive_rebuilds_a_deleted_order_view_and_starts_no
     // rebuilt row was seen (and passed over).
     let later = shop.place_ok(&order("tok_visa", &[("SKU-MUG", 1)])).await;
     shop.settles(&later, "SHIPPED", SAGA).await;
-    assert_eq!(order_created_published(&shop, &order_id), 1, "the replay started the saga again");
+    assert_eq!(order_created_published(&shop, &order_id).await, 1, "the replay started the saga again");
     for dlq in ["OrderStatusDLQUrl", "PaymentDLQUrl", "NotificationDLQUrl", "OrderOutboxFailureQueueUrl"] {
         assert_eq!(shop.depth(dlq).await, (0, 0), "{dlq}");
     }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use shopsphere_e2e::{Shop, eventually, order};
+use shopsphere_e2e::{Engine, Shop, eventually, order};
 use shopsphere_local::proxy::{Fault, FaultAnswer};
 use shopsphere_localstack_tests::{Queue, attribute};
 
@@ -53,8 +53,9 @@ async fn e2e_flaky_gateway_orders_under_several_payment_instances_ship_charged_o
         let attempts = shop.provider_record(&format!("flaky#{id}")).await.expect("the gateway's attempts");
         assert_eq!(attempts["attempts"], 3, "order {id}: two failures, then the charge");
     }
-    let payment = shop.function("PaymentFunction").await;
-    eprintln!("payment instances: {}", payment["instances"]);
+    if let Engine::LocalHost(_) = shop.engine {
+        eprintln!("payment instances: {}", shop.function("PaymentFunction").await["instances"]);
+    }
     shop.audit_clean(SAGA).await;
 }
 

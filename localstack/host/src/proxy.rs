@@ -289,8 +289,11 @@ pub(crate) async fn send_upstream(
 ) -> Result<Answer, Response> {
     let url = format!("{upstream}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
     let mut request = http.request(parts.method.clone(), url).body(body);
+    // Host goes as the client sent it: the request's SigV4 signature covers
+    // it, and an emulator that checks signatures (MiniStack with AUTH=true)
+    // refuses a request whose Host was changed on the way.
     for (name, value) in &parts.headers {
-        if name != "host" && name != "content-length" {
+        if name != "content-length" {
             request = request.header(name, value);
         }
     }

@@ -123,7 +123,27 @@ impl Emulator {
         self.sns.create_topic().name(name).send().await.expect("create topic").topic_arn.expect("topic arn")
     }
 
+    /// Subscribe the queue to the topic, with the queue policy AWS requires
+    /// for SNS to deliver (an emulator that enforces IAM, as MiniStack does,
+    /// drops the messages otherwise). A queue takes one topic this way.
     pub async fn subscribe(&self, topic_arn: &str, queue: &Queue, raw: bool) {
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue.arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }],
+        });
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(&queue.url)
+            .attributes(QueueAttributeName::Policy, policy.to_string())
+            .send()
+            .await
+            .expect("the queue policy");
         self.sns
             .subscribe()
             .topic_arn(topic_arn)

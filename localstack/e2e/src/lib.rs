@@ -253,15 +253,16 @@ impl Shop {
                 assert!(response.status().is_success(), "{function} {action}: {}", response.status());
             }
             Engine::MiniStack(deployment) => {
-                let outcome = match action.split_once("?concurrency=") {
-                    _ if action == "stop" => deployment.set_consuming(function, false).await,
-                    _ if action == "start" => deployment.set_consuming(function, true).await,
-                    Some(("start", n)) => {
+                let outcome = match (action, action.strip_prefix("start?concurrency=")) {
+                    ("stop", _) => deployment.set_consuming(function, false).await,
+                    ("start", _) => deployment.set_consuming(function, true).await,
+                    (_, Some(n)) => {
                         let instances = n.parse().expect("a number of instances");
-                        match deployment.set_concurrency(function, instances).await {
-                            Ok(()) => deployment.set_consuming(function, true).await,
-                            Err(e) => Err(e),
+                        async {
+                            deployment.set_concurrency(function, instances).await?;
+                            deployment.set_consuming(function, true).await
                         }
+                        .await
                     }
                     _ => panic!("{function} {action}: the local host's alone (SHOPSPHERE_ENGINE=local-host)"),
                 };

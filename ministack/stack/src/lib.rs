@@ -80,7 +80,7 @@ impl Deployment {
             .map(|(key, value)| format!("{key}={value}"))
             .collect();
         let started = Instant::now();
-        let status = Command::new(sam_cli()?)
+        let status = Command::new(sam_cli().await?)
             .current_dir(root())
             .arg("deploy")
             .arg("--template-file")
@@ -226,11 +226,19 @@ impl Deployment {
         Ok(lines)
     }
 
+    /// The function's role name (SAM names it `<Function>Role`).
+    fn role(&self, function: &str) -> anyhow::Result<&str> {
+        self.roles
+            .get(&format!("{function}Role"))
+            .map(String::as_str)
+            .with_context(|| format!("{function} has no role"))
+    }
+
     /// Remove every statement of the function's role that grants `action`
     /// (the role keeps everything else). Returns what was removed, for
     /// [`Deployment::restore_statements`].
     pub async fn revoke(&self, function: &str, action: &str) -> anyhow::Result<Vec<(String, String)>> {
-        let role = self.roles.get(&format!("{function}Role")).with_context(|| format!("{function} has no role"))?;
+        let role = self.role(function)?;
         let mut originals = Vec::new();
         for name in self.iam.list_role_policies().role_name(role).send().await?.policy_names() {
             let policy = self.iam.get_role_policy().role_name(role).policy_name(name).send().await?;
@@ -257,7 +265,7 @@ impl Deployment {
     }
 
     pub async fn restore_statements(&self, function: &str, originals: Vec<(String, String)>) -> anyhow::Result<()> {
-        let role = self.roles.get(&format!("{function}Role")).with_context(|| format!("{function} has no role"))?;
+        let role = self.role(function)?;
         for (name, document) in originals {
             self.iam.put_role_policy().role_name(role).policy_name(name).policy_document(document).send().await?;
         }
@@ -288,11 +296,18 @@ async fn create_bucket(config: &SdkConfig) -> anyhow::Result<()> {
     }
 }
 
-/// The pinned SAM CLI (.ci/tools.sh installs it the first time).
-fn sam_cli() -> anyhow::Result<PathBuf> {
-    let out = std::process::Command::new(root().join(".ci/tools.sh")).stderr(Stdio::inherit()).output()?;
-    anyhow::ensure!(out.status.success(), ".ci/tools.sh failed");
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()).join("sam"))
+/// The pinned SAM CLI (.ci/tools.sh installs it the first time), looked up
+/// once per process.
+async fn sam_cli() -> anyhow::Result<&'static Path> {
+    static SAM: OnceCell<PathBuf> = OnceCell::const_new();
+    let sam = SAM
+        .get_or_try_init(|| async {
+            let out = Command::new(root().join(".ci/tools.sh")).stderr(Stdio::inherit()).output().await?;
+            anyhow::ensure!(out.status.success(), ".ci/tools.sh failed");
+            anyhow::Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()).join("sam"))
+        })
+        .await?;
+    Ok(sam)
 }
 
 #[cfg(test)]

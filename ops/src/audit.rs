@@ -359,7 +359,7 @@ pub fn audit(s: &Snapshot, now: DateTime<Utc>, settle: Duration) -> Vec<Violatio
         }
     }
     let sent: HashMap<&str, &SentEmail> = s.emails.iter().map(|e| (e.event_id.as_str(), e)).collect();
-    let sends: HashMap<&str, u64> = s.mail.iter().map(|m| (m.id.as_str(), m.sends)).collect();
+    let sends: HashMap<&str, u64> = s.mail.iter().map(|m| (m.id.as_str(), m.sends())).collect();
     let mut customer_facing = std::collections::HashSet::new();
     for a in &s.archive {
         let Some(envelope) = serde_json::from_str(&a.envelope).ok().and_then(|v| decode_envelope(v).ok()) else {

@@ -74,11 +74,14 @@ fn shipped(id: &str) -> Snapshot {
         emails: facing.iter().map(|e| sent(e)).collect(),
         gateway: vec![GatewayRecord {
             id: charge_key(&created.id.to_string()),
-            calls: 1,
+            call_ids: ["call-1".to_owned()].into(),
             charge: Some(Charge::Charged { payment_id }),
             refund_id: None,
         }],
-        mail: facing.iter().map(|e| MailRecord { id: mail_key(&e.id.to_string()), sends: 1 }).collect(),
+        mail: facing
+            .iter()
+            .map(|e| MailRecord { id: mail_key(&e.id.to_string()), send_ids: ["send-1".to_owned()].into() })
+            .collect(),
         archive: events.iter().map(ArchivedEvent::of).collect(),
         dead_letters: vec![],
     }
@@ -112,7 +115,7 @@ fn a_saga_that_ran_to_shipped_has_no_violation() {
 #[test]
 fn a_second_charge_or_email_is_a_violation_even_while_the_order_is_in_flight() {
     let mut s = shipped("o-2");
-    s.mail[0].sends = 2;
+    s.mail[0].send_ids.insert("send-2".into());
     let mut second = s.gateway[0].clone();
     second.id = charge_key("another-key");
     s.gateway.push(second);

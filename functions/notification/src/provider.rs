@@ -1,9 +1,10 @@
 //! The default mail provider: a slow mail server, simulated, with a durable
 //! send log so every send is counted wherever it ran.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use shopsphere_runtime::dynamodb::{Change, Table, number, string};
+use shopsphere_runtime::dynamodb::{Change, Table, call_id, string};
 
 use crate::domain::{Email, MailError, MailProvider};
 
@@ -11,8 +12,16 @@ use crate::domain::{Email, MailError, MailProvider};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct MailRecord {
     pub id: String,
+    /// One id per send call with this key, a set so that the SDK retrying
+    /// a write whose answer was lost counts it once.
+    pub send_ids: BTreeSet<String>,
+}
+
+impl MailRecord {
     /// Send calls with this key: 1 when the email went once.
-    pub sends: u64,
+    pub fn sends(&self) -> u64 {
+        self.send_ids.len() as u64
+    }
 }
 
 /// Takes `delay` per message, as the seed's mail server does (~3 s), answers
@@ -35,19 +44,19 @@ impl MailProvider for SlowMailServer {
             return Err(MailError("invalid recipient".into()));
         }
         tokio::time::sleep(self.delay).await;
-        let count = Change::new("ADD sends :one SET subject = :subject")
-            .value(":one", number(1))
+        let count = Change::new("ADD send_ids :send SET subject = :subject")
+            .value(":send", call_id())
             .value(":subject", string(&email.subject));
         let record: MailRecord =
             self.ledger.upsert(&mail_key(idempotency_key), &count).await.map_err(|e| MailError(e.to_string()))?;
-        tracing::info!(sends = record.sends, "email sent");
+        tracing::info!(sends = record.sends(), "email sent");
         Ok(message_id(idempotency_key))
     }
 
     async fn sent(&self, idempotency_key: &str) -> Result<Option<String>, MailError> {
         let record: Option<MailRecord> =
             self.ledger.get(&mail_key(idempotency_key)).await.map_err(|e| MailError(e.to_string()))?;
-        Ok(record.filter(|r| r.sends > 0).map(|_| message_id(idempotency_key)))
+        Ok(record.filter(|r| r.sends() > 0).map(|_| message_id(idempotency_key)))
     }
 }
 

@@ -8,12 +8,13 @@
 //! `limit` (minor units) is declined. Each key's first outcome is kept: the
 //! same key again answers it and moves no money, and the ledger counts calls.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 use shopsphere_events::{Money, Reason};
 use shopsphere_runtime::TableError;
-use shopsphere_runtime::dynamodb::{Change, Table, attribute, number, string};
+use shopsphere_runtime::dynamodb::{Change, Table, attribute, call_id, string};
 use uuid::Uuid;
 
 use crate::domain::{Charge, GatewayError, PaymentGateway};
@@ -24,12 +25,21 @@ const ID_NAMESPACE: Uuid = Uuid::from_u128(0x9d2c_51aa_0f3e_4b7c_8e11_6a4d_2c9b_
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayRecord {
     pub id: String,
-    /// Calls made with the key: 1 when it was charged (or refunded) once.
-    pub calls: u64,
+    /// One id per call made with the key, a set so that the SDK retrying a
+    /// write whose answer was lost counts it once.
+    #[serde(default)]
+    pub call_ids: BTreeSet<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charge: Option<Charge>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_id: Option<String>,
+}
+
+impl GatewayRecord {
+    /// Calls made with the key: 1 when it was charged (or refunded) once.
+    pub fn calls(&self) -> u64 {
+        self.call_ids.len() as u64
+    }
 }
 
 /// The ledger key of a charge.
@@ -63,18 +73,20 @@ pub struct DynamoDbLedger(pub Table);
 
 #[derive(Debug, Clone, Deserialize)]
 struct Attempts {
-    attempts: u32,
+    /// One id per attempt (a set: see [`GatewayRecord::call_ids`]).
+    attempt_ids: BTreeSet<String>,
 }
 
 impl Ledger for DynamoDbLedger {
     async fn attempt(&self, id: &str) -> Result<u32, TableError> {
-        let attempt = Change::new("ADD attempts :one").value(":one", number(1));
-        Ok(self.0.upsert::<Attempts>(id, &attempt).await?.attempts)
+        let attempt = Change::new("ADD attempt_ids :attempt").value(":attempt", call_id());
+        let attempts = self.0.upsert::<Attempts>(id, &attempt).await?.attempt_ids.len();
+        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
     }
 
-    /// `ADD calls :one SET charge = if_not_exists(charge, :charge)` (or the refund id): one UpdateItem.
+    /// `ADD call_ids :call SET charge = if_not_exists(charge, :charge)` (or the refund id): one UpdateItem.
     async fn keep_first(&self, record: &GatewayRecord) -> Result<GatewayRecord, TableError> {
-        let mut keep = Change::new("ADD calls :one").value(":one", number(1));
+        let mut keep = Change::new("ADD call_ids :call").value(":call", call_id());
         if let Some(charge) = &record.charge {
             keep.update.push_str(" SET charge = if_not_exists(charge, :charge)");
             keep = keep.value(":charge", attribute(charge));
@@ -136,9 +148,10 @@ impl<L: Ledger> SimulatedGateway<L> {
 impl<L: Ledger> PaymentGateway for SimulatedGateway<L> {
     async fn charge(&self, key: &str, order_id: &str, amount: Money, token: &str) -> Result<Charge, GatewayError> {
         let decided = self.decide(order_id, amount, token).await?;
-        let first = GatewayRecord { id: charge_key(key), calls: 1, charge: Some(decided), refund_id: None };
+        let first =
+            GatewayRecord { id: charge_key(key), call_ids: BTreeSet::new(), charge: Some(decided), refund_id: None };
         let record = self.ledger.keep_first(&first).await.map_err(down)?;
-        tracing::info!(calls = record.calls, "gateway charge");
+        tracing::info!(calls = record.calls(), "gateway charge");
         record.charge.ok_or_else(|| GatewayError::Unavailable("the charge record has no outcome".into()))
     }
 
@@ -148,9 +161,10 @@ impl<L: Ledger> PaymentGateway for SimulatedGateway<L> {
 
     async fn refund(&self, key: &str, payment_id: &str, _amount: Money) -> Result<String, GatewayError> {
         let refund_id = format!("re_{}", Uuid::new_v5(&ID_NAMESPACE, payment_id.as_bytes()).simple());
-        let first = GatewayRecord { id: refund_key(key), calls: 1, charge: None, refund_id: Some(refund_id) };
+        let first =
+            GatewayRecord { id: refund_key(key), call_ids: BTreeSet::new(), charge: None, refund_id: Some(refund_id) };
         let record = self.ledger.keep_first(&first).await.map_err(down)?;
-        tracing::info!(calls = record.calls, "gateway refund");
+        tracing::info!(calls = record.calls(), "gateway refund");
         record.refund_id.ok_or_else(|| GatewayError::Unavailable("the refund record has no id".into()))
     }
 

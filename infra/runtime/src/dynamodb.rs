@@ -165,6 +165,13 @@ pub fn string(s: impl Into<String>) -> AttributeValue {
     AttributeValue::S(s.into())
 }
 
+/// A string set of one fresh id, for a counter of calls: `ADD ids :call`
+/// counts each call once, where `ADD count :one` counts twice a write the SDK
+/// retried after its answer was lost (the retry adds the same id again).
+pub fn call_id() -> AttributeValue {
+    AttributeValue::Ss(vec![uuid::Uuid::new_v4().to_string()])
+}
+
 /// A serde value as an attribute (a map for structs, a list for sequences).
 pub fn attribute<T: Serialize + ?Sized>(value: &T) -> AttributeValue {
     serde_dynamo::to_attribute_value(value).expect("plain serde values map to attributes")

@@ -433,12 +433,18 @@ impl Shop {
 
     /// Calls the payment gateway got with this charge key (an OrderCreated's event id).
     pub async fn gateway_charges(&self, key: &str) -> u64 {
-        self.provider_record(&format!("charge#{key}")).await.and_then(|r| r["calls"].as_u64()).unwrap_or(0)
+        self.provider_record(&format!("charge#{key}"))
+            .await
+            .and_then(|r| r["call_ids"].as_array().map(|ids| ids.len() as u64))
+            .unwrap_or(0)
     }
 
     /// Sends the mail server got for this event.
     pub async fn mail_sends(&self, event_id: &str) -> u64 {
-        self.provider_record(&format!("mail#{event_id}")).await.and_then(|r| r["sends"].as_u64()).unwrap_or(0)
+        self.provider_record(&format!("mail#{event_id}"))
+            .await
+            .and_then(|r| r["send_ids"].as_array().map(|ids| ids.len() as u64))
+            .unwrap_or(0)
     }
 
     /// Emails the mail provider sent for the order's events, by event type:

@@ -73,6 +73,10 @@ impl Counts {
 pub enum FaultAnswer {
     /// 500 InternalServerError: the SDK retries it, then gives up.
     ServerError,
+    /// Forwarded, so it takes effect, then answered with a 500 as if its
+    /// answer had been lost (as after an attempt timeout): the SDK retries a
+    /// request that was applied.
+    LostAnswer,
     /// 400 ThrottlingException.
     Throttle,
     /// 400: the request refused as invalid (SNS `InvalidParameter`,
@@ -175,7 +179,7 @@ fn service_of(headers: &axum::http::HeaderMap) -> String {
 /// protocol (SNS), JSON for DynamoDB and SQS.
 fn fault_response(answer: FaultAnswer, service: &str) -> Response {
     let (status, kind) = match (answer, service) {
-        (FaultAnswer::ServerError, _) => (500, "InternalServerError"),
+        (FaultAnswer::ServerError | FaultAnswer::LostAnswer, _) => (500, "InternalServerError"),
         (FaultAnswer::Throttle, "sns") => (400, "Throttling"),
         (FaultAnswer::Throttle, _) => (400, "ThrottlingException"),
         (FaultAnswer::Invalid, "sns") => (400, "InvalidParameter"),
@@ -311,8 +315,10 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
     let body = to_bytes(body, 64 << 20).await.unwrap_or_default();
     let AwsRequest { service, action, form, json, tables } = AwsRequest::of(&parts.headers, &parts.method, &body);
     if let Some(answer) = take_fault(&shared, &service, &action, &tables, &body) {
-        if answer == FaultAnswer::Timeout {
-            tokio::time::sleep(STALL).await;
+        match answer {
+            FaultAnswer::Timeout => tokio::time::sleep(STALL).await,
+            FaultAnswer::LostAnswer => drop(send_upstream(&shared.http, &shared.upstream, &parts, body).await),
+            _ => {}
         }
         return fault_response(answer, &service);
     }

@@ -110,17 +110,20 @@ pub struct InMemoryLedger(pub Mutex<HashMap<String, (u32, GatewayRecord)>>);
 impl Ledger for &InMemoryLedger {
     async fn attempt(&self, id: &str) -> Result<u32, TableError> {
         let mut rows = self.0.lock().unwrap();
-        let entry = rows
-            .entry(id.to_owned())
-            .or_insert_with(|| (0, GatewayRecord { id: id.to_owned(), calls: 0, charge: None, refund_id: None }));
+        let entry = rows.entry(id.to_owned()).or_insert_with(|| {
+            (0, GatewayRecord { id: id.to_owned(), call_ids: Default::default(), charge: None, refund_id: None })
+        });
         entry.0 += 1;
         Ok(entry.0)
     }
 
     async fn keep_first(&self, record: &GatewayRecord) -> Result<GatewayRecord, TableError> {
         let mut rows = self.0.lock().unwrap();
-        let entry = rows.entry(record.id.clone()).or_insert_with(|| (0, GatewayRecord { calls: 0, ..record.clone() }));
-        entry.1.calls += 1;
+        let entry = rows
+            .entry(record.id.clone())
+            .or_insert_with(|| (0, GatewayRecord { call_ids: Default::default(), ..record.clone() }));
+        let call = entry.1.call_ids.len().to_string();
+        entry.1.call_ids.insert(call);
         Ok(entry.1.clone())
     }
 
@@ -132,16 +135,16 @@ impl Ledger for &InMemoryLedger {
 impl InMemoryLedger {
     /// Charge calls made with `key` (the OrderCreated's event id).
     pub fn charge_calls(&self, key: &str) -> u64 {
-        self.0.lock().unwrap().get(&charge_key(key)).map_or(0, |(_, r)| r.calls)
+        self.0.lock().unwrap().get(&charge_key(key)).map_or(0, |(_, r)| r.calls())
     }
 
     pub fn refund_calls(&self, key: &str) -> u64 {
-        self.0.lock().unwrap().get(&refund_key(key)).map_or(0, |(_, r)| r.calls)
+        self.0.lock().unwrap().get(&refund_key(key)).map_or(0, |(_, r)| r.calls())
     }
 
     /// Charge and refund calls in all.
     pub fn calls(&self) -> u64 {
-        self.0.lock().unwrap().values().map(|(_, r)| r.calls).sum()
+        self.0.lock().unwrap().values().map(|(_, r)| r.calls()).sum()
     }
 }
 

@@ -431,20 +431,20 @@ impl Shop {
         Some(serde_dynamo::from_item(item).expect("a provider record"))
     }
 
+    /// The calls a provider record counts: the size of its set of call ids
+    /// (`call_ids`, `send_ids`, `attempt_ids`), 0 without the record.
+    pub async fn provider_calls(&self, id: &str, ids: &str) -> u64 {
+        self.provider_record(id).await.and_then(|r| r[ids].as_array().map(|ids| ids.len() as u64)).unwrap_or(0)
+    }
+
     /// Calls the payment gateway got with this charge key (an OrderCreated's event id).
     pub async fn gateway_charges(&self, key: &str) -> u64 {
-        self.provider_record(&format!("charge#{key}"))
-            .await
-            .and_then(|r| r["call_ids"].as_array().map(|ids| ids.len() as u64))
-            .unwrap_or(0)
+        self.provider_calls(&format!("charge#{key}"), "call_ids").await
     }
 
     /// Sends the mail server got for this event.
     pub async fn mail_sends(&self, event_id: &str) -> u64 {
-        self.provider_record(&format!("mail#{event_id}"))
-            .await
-            .and_then(|r| r["send_ids"].as_array().map(|ids| ids.len() as u64))
-            .unwrap_or(0)
+        self.provider_calls(&format!("mail#{event_id}"), "send_ids").await
     }
 
     /// Emails the mail provider sent for the order's events, by event type:

@@ -51,7 +51,8 @@ async fn e2e_declined_payment_fails_the_order_sends_a_failure_email_and_leaves_s
     // One call to the gateway, which declined it: no money moved.
     let charge_key = failed["timeline"][0]["event_id"].as_str().unwrap();
     let gateway = shop.provider_record(&format!("charge#{charge_key}")).await.expect("the gateway's record");
-    assert_eq!((&gateway["calls"], &gateway["charge"]["status"]), (&1.into(), &"DECLINED".into()), "{gateway}");
+    assert_eq!(gateway["charge"]["status"], "DECLINED", "{gateway}");
+    assert_eq!(shop.gateway_charges(charge_key).await, 1, "{gateway}");
     assert_eq!(shop.stock("SKU-CAP").await, 500);
     // Stock conserved, no payment, one email per event: every queue the order fed has done its part.
     shop.audit_clean(SAGA).await;

@@ -71,17 +71,23 @@ pub trait Ledger: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct DynamoDbLedger(pub Table);
 
+/// The gateway's count of an order's `tok_flaky` attempts (under [`flaky_key`]).
 #[derive(Debug, Clone, Deserialize)]
-struct Attempts {
+pub struct FlakyAttempts {
     /// One id per attempt (a set: see [`GatewayRecord::call_ids`]).
-    attempt_ids: BTreeSet<String>,
+    pub attempt_ids: BTreeSet<String>,
+}
+
+impl FlakyAttempts {
+    pub fn count(&self) -> u32 {
+        u32::try_from(self.attempt_ids.len()).unwrap_or(u32::MAX)
+    }
 }
 
 impl Ledger for DynamoDbLedger {
     async fn attempt(&self, id: &str) -> Result<u32, TableError> {
         let attempt = Change::new("ADD attempt_ids :attempt").value(":attempt", call_id());
-        let attempts = self.0.upsert::<Attempts>(id, &attempt).await?.attempt_ids.len();
-        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+        Ok(self.0.upsert::<FlakyAttempts>(id, &attempt).await?.count())
     }
 
     /// `ADD call_ids :call SET charge = if_not_exists(charge, :charge)` (or the refund id): one UpdateItem.

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use shopsphere_localstack_tests::{Emulator, emulator, endpoint};
+use shopsphere_notification::provider::{MailRecord, mail_key};
+use shopsphere_payment::gateway::{FlakyAttempts, GatewayRecord, charge_key, flaky_key};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -416,7 +418,7 @@ impl Shop {
     }
 
     /// A record of the simulated providers (gateway, mail server), by its ledger key.
-    pub async fn provider_record(&self, id: &str) -> Option<Value> {
+    pub async fn provider_record<T: serde::de::DeserializeOwned>(&self, id: &str) -> Option<T> {
         let item = self
             .emu
             .dynamodb
@@ -431,20 +433,19 @@ impl Shop {
         Some(serde_dynamo::from_item(item).expect("a provider record"))
     }
 
-    /// The calls a provider record counts: the size of its set of call ids
-    /// (`call_ids`, `send_ids`, `attempt_ids`), 0 without the record.
-    pub async fn provider_calls(&self, id: &str, ids: &str) -> u64 {
-        self.provider_record(id).await.and_then(|r| r[ids].as_array().map(|ids| ids.len() as u64)).unwrap_or(0)
-    }
-
     /// Calls the payment gateway got with this charge key (an OrderCreated's event id).
     pub async fn gateway_charges(&self, key: &str) -> u64 {
-        self.provider_calls(&format!("charge#{key}"), "call_ids").await
+        self.provider_record::<GatewayRecord>(&charge_key(key)).await.map_or(0, |r| r.calls())
+    }
+
+    /// The simulated gateway's `tok_flaky` attempts for this order.
+    pub async fn flaky_attempts(&self, order_id: &str) -> u32 {
+        self.provider_record::<FlakyAttempts>(&flaky_key(order_id)).await.map_or(0, |r| r.count())
     }
 
     /// Sends the mail server got for this event.
     pub async fn mail_sends(&self, event_id: &str) -> u64 {
-        self.provider_calls(&format!("mail#{event_id}"), "send_ids").await
+        self.provider_record::<MailRecord>(&mail_key(event_id)).await.map_or(0, |r| r.sends())
     }
 
     /// Emails the mail provider sent for the order's events, by event type:

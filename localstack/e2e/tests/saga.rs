@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use shopsphere_e2e::{Shop, eventually, order};
+use shopsphere_payment::gateway::charge_key;
 
 const SAGA: Duration = Duration::from_secs(90);
 const QUICK_MAIL: [(&str, &str); 1] = [("NotificationDelayMs", "20")];
@@ -49,10 +50,10 @@ async fn e2e_declined_payment_fails_the_order_sends_a_failure_email_and_leaves_s
     assert_eq!(failed["reasons"][0]["code"], "card_declined", "{failed}");
     assert_eq!(emails(&shop, &id, 2).await, ["OrderCreated", "PaymentFailed"]);
     // One call to the gateway, which declined it: no money moved.
-    let charge_key = failed["timeline"][0]["event_id"].as_str().unwrap();
-    let gateway = shop.provider_record(&format!("charge#{charge_key}")).await.expect("the gateway's record");
+    let created_id = failed["timeline"][0]["event_id"].as_str().unwrap();
+    let gateway: serde_json::Value = shop.provider_record(&charge_key(created_id)).await.expect("the gateway's record");
     assert_eq!(gateway["charge"]["status"], "DECLINED", "{gateway}");
-    assert_eq!(shop.gateway_charges(charge_key).await, 1, "{gateway}");
+    assert_eq!(shop.gateway_charges(created_id).await, 1, "{gateway}");
     assert_eq!(shop.stock("SKU-CAP").await, 500);
     // Stock conserved, no payment, one email per event: every queue the order fed has done its part.
     shop.audit_clean(SAGA).await;

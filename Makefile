@@ -85,7 +85,7 @@ sam-local-test: ## every function under `sam local invoke` and the HTTP API unde
 MS := ministack/ms.sh
 # The e2e test targets run on MiniStack, and the tests of them it skips
 # (localstack/e2e/not-on-ministack.txt says why for each).
-MINISTACK_TESTS := saga faults once terminal ops chaos iam
+MINISTACK_TESTS := saga faults once terminal ops chaos iam auth
 MINISTACK_SKIPPED = $(shell sed -n 's/^\(e2e_[a-z0-9_]*\) .*/\1/p' localstack/e2e/not-on-ministack.txt)
 
 e2e-ministack: ## the end-to-end suite on MiniStack: the real `sam deploy` per test, IAM enforced (starts/stops MiniStack)

@@ -37,7 +37,7 @@ def envelope(name, data, causation, correlation="req-fixture-1"):
 
 def saga():
     created = envelope("OrderCreated", {"order_id": ORDER, "customer_id": "cus-ada", "email": EMAIL,
-                                        "lines": LINES, "total": TOTAL, "payment_token": "tok_visa"}, ORDER)
+                                        "lines": LINES, "total": TOTAL}, ORDER)
     paid = envelope("PaymentProcessed", {"order_id": ORDER, "payment_id": "pay_fixture", "email": EMAIL,
                                          "amount": TOTAL, "items": ITEMS}, created["id"])
     declined = envelope("PaymentFailed", {"order_id": ORDER, "email": EMAIL, "amount": TOTAL,
@@ -102,7 +102,9 @@ def write(path, value):
     path.write_text(json.dumps(value, indent=2) + "\n")
 
 
-def http(method, path, body=None, headers=None, path_parameters=None):
+def http(method, path, body=None, headers=None, path_parameters=None, subject="cus-ada"):
+    """An HTTP API request; with a `subject`, as API Gateway passes it once its
+    JWT authorizer verified a token for that subject (claims as strings)."""
     hdrs = {"content-type": "application/json", "host": "api.shopsphere.local", "user-agent": "curl/8.0"}
     hdrs.update(headers or {})
     event = {"version": "2.0", "routeKey": f"{method} {path if not path_parameters else '/orders/{id}'}",
@@ -113,6 +115,11 @@ def http(method, path, body=None, headers=None, path_parameters=None):
                                 "requestId": "fixture-request-1", "routeKey": f"{method} {path}", "stage": "$default",
                                 "time": "28/Nov/2026:10:00:00 +0000", "timeEpoch": 1795860000000},
              "isBase64Encoded": False}
+    if subject is not None:
+        hdrs["authorization"] = "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImZpeHR1cmUifQ.fixture.signature"
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": {
+            "sub": subject, "iss": "https://issuer.shopsphere.local", "aud": "shopsphere",
+            "iat": "1795859700", "exp": "1795863300", "token_use": "id"}, "scopes": []}}
     if body is not None:
         event["body"] = body
     if path_parameters:
@@ -147,7 +154,7 @@ def main():
                  "lines": {"L": [{"M": {k: ({"N": str(v)} if isinstance(v, int) else {"S": v}) for k, v in l.items()}}
                                  for l in LINES]},
                  "total": {"M": {"amount": {"N": "4500"}, "currency": {"S": "EUR"}}},
-                 "payment_token": {"S": "tok_visa"}, "correlation_id": {"S": "req-fixture-1"},
+                 "correlation_id": {"S": "req-fixture-1"},
                  "traceparent": {"S": TRACE}, "created_at": {"S": "2026-11-28T10:00:00+00:00"},
                  "updated_at": {"S": "2026-11-28T10:00:00+00:00"}, "timeline": {"M": {}}, "reasons": {"L": []}}
 
@@ -168,13 +175,16 @@ def main():
     write("order-outbox/stream-insert-rebuilt.json",
           {"Records": [stream_record("INSERT", "100000000000000000007", rebuilt)]})
 
-    body = json.dumps({"customer_id": "cus-ada", "email": EMAIL, "items": ITEMS, "payment_token": "tok_visa"})
+    body = json.dumps({"email": EMAIL, "items": ITEMS, "payment_token": "tok_visa"})
     write("order-api/post-order.json", http("POST", "/orders", body, {"idempotency-key": "fixture-key-1"}))
+    # What `sam local start-api` passes: it runs no JWT authorizer, so no claims.
+    write("order-api/post-order-unauthenticated.json",
+          http("POST", "/orders", body, {"idempotency-key": "fixture-key-1"}, subject=None))
     write("order-api/post-order-invalid.json",
           http("POST", "/orders", json.dumps({"email": "nope", "items": [{"sku": "SKU-MUG", "qty": 0}]})))
     write("order-api/post-order-malformed.json", http("POST", "/orders", "{not json"))
     write("order-api/get-order.json", http("GET", f"/orders/{ORDER}", path_parameters={"id": ORDER}))
-    write("order-api/get-products.json", http("GET", "/products"))
+    write("order-api/get-products.json", http("GET", "/products", subject=None))
 
 
 if __name__ == "__main__":

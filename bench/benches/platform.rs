@@ -33,7 +33,7 @@ fn batch_processor(c: &mut Criterion) {
         .map(|i| {
             let mut r = record.clone();
             r.message_id = Some(format!("m-{i}"));
-            let order = samples::order_created(&format!("o-{i}"), "tok_visa");
+            let order = samples::order_created(&format!("o-{i}"));
             r.body = Some(samples::payment_processed(&order).to_json());
             r
         })

@@ -8,9 +8,11 @@ mod report;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use shopsphere_local::jwt::{LocalIssuer, SigningKey};
 use shopsphere_local::stack::{self, Stack};
 use shopsphere_template::{Template, template_path};
 
@@ -49,12 +51,16 @@ pub struct Cli {
 
 pub const REGION: &str = "us-east-1";
 
-/// A fresh stack of template.yaml (functions off), whatever an earlier run left.
-async fn fresh_stack(config: &aws_config::SdkConfig, name: &str, stage: &str) -> anyhow::Result<Stack> {
-    stack::delete(&aws_sdk_cloudformation::Client::new(config), name).await.ok();
+/// A fresh stack of template.yaml (functions off), whatever an earlier run
+/// left; its API trusts `issuer`.
+async fn fresh_stack(config: &aws_config::SdkConfig, name: &str, issuer: &LocalIssuer) -> anyhow::Result<Stack> {
+    stack::delete(config, name).await.ok();
     let text = std::fs::read_to_string(template_path()).context("reading template.yaml")?;
-    let parameters =
-        BTreeMap::from([("Stage".to_owned(), stage.to_owned()), ("NotificationDelayMs".into(), "0".into())]);
+    let parameters = BTreeMap::from([
+        ("NotificationDelayMs".to_owned(), "0".to_owned()),
+        ("AuthIssuer".to_owned(), issuer.url.clone()),
+        ("AuthAudience".to_owned(), issuer.audience.clone()),
+    ]);
     stack::ensure(config, name, &text, &parameters).await
 }
 
@@ -73,14 +79,16 @@ async fn main() -> anyhow::Result<()> {
     shopsphere_runtime::init_tracing_stderr();
     let started = chrono::Utc::now();
     let direct = sdk_config(&cli.endpoint).await;
-    let cfn = aws_sdk_cloudformation::Client::new(&direct);
     let template = Template::load(&template_path())?;
     let specs = stack::functions(&template)?;
     let proxy = shopsphere_local::proxy::Proxy::start(&cli.endpoint).await?;
     let through_proxy = sdk_config(&proxy.endpoint).await;
-    let rig = measure::Rig { cli: cli.clone(), direct: direct.clone(), through_proxy, proxy, specs: specs.clone() };
+    let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let issuer = LocalIssuer::serve(any_port, "bench", "shopsphere-bench", Arc::new(SigningKey::generate()?)).await?;
+    let rig =
+        measure::Rig { cli: cli.clone(), direct: direct.clone(), through_proxy, proxy, specs: specs.clone(), issuer };
 
-    let consumer_stack = fresh_stack(&direct, "shopsphere-bench-consumer", "benchconsumer").await?;
+    let consumer_stack = fresh_stack(&direct, "shopsphere-bench-consumer", &rig.issuer).await?;
     let builds = measure::Builds { test: &cli.bin_dir, deploy: cli.deploy_bin_dir.as_deref() };
     if cli.function.is_some() {
         let consumers = measure::consumers(&rig, &consumer_stack, &builds).await?;
@@ -88,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("bench: deploying the end-to-end stack (functions off)");
-    let e2e_stack = fresh_stack(&direct, "shopsphere-bench-e2e", "benche2e").await?;
+    let e2e_stack = fresh_stack(&direct, "shopsphere-bench-e2e", &rig.issuer).await?;
 
     eprintln!("bench: cold starts ({} per function, and /bin/true)", cli.starts);
     let cold = measure::cold_starts(&cli, &specs, &e2e_stack).await?;
@@ -108,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     for path in written {
         println!("{}", path.display());
     }
-    stack::delete(&cfn, &e2e_stack.name).await.ok();
-    stack::delete(&cfn, &consumer_stack.name).await.ok();
+    stack::delete(&direct, &e2e_stack.name).await.ok();
+    stack::delete(&direct, &consumer_stack.name).await.ok();
     Ok(())
 }

@@ -169,6 +169,8 @@ pub struct Rig {
     pub through_proxy: aws_config::SdkConfig,
     pub proxy: Proxy,
     pub specs: Vec<FunctionSpec>,
+    /// The JWT issuer the stacks' API trusts: each order carries its token.
+    pub issuer: std::sync::Arc<shopsphere_local::jwt::LocalIssuer>,
 }
 
 impl Rig {
@@ -272,7 +274,7 @@ fn records_handled(function: &Function) -> u64 {
 
 /// What each consumer is fed: events of a type it handles, one order each.
 fn feed(function: &str, n: usize) -> Option<(&'static str, shopsphere_events::Envelope)> {
-    let created = samples::order_created(&format!("bench-{}", uuid::Uuid::new_v4()), "tok_visa");
+    let created = samples::order_created(&format!("bench-{}", uuid::Uuid::new_v4()));
     let paid = samples::payment_processed(&created);
     let updated = samples::inventory_updated(&paid, &created);
     let _ = n;
@@ -374,6 +376,8 @@ pub async fn consumers(rig: &Rig, stack: &Stack, builds: &Builds<'_>) -> anyhow:
         inventory.put_stock(sku, 10_000_000).await?;
     }
     let orders = shopsphere_orders::OrdersTable::new(aws_sdk_dynamodb::Client::new(direct), output("OrdersTableName")?);
+    let tokens = aws_sdk_dynamodb::Client::new(direct);
+    let tokens = shopsphere_payment_tokens::PaymentTokensTable::new(tokens, output("PaymentTokensTableName")?);
     let providers = output("SimulatedProvidersTableName")?;
     let sqs = aws_sdk_sqs::Client::new(direct);
     unsubscribe_all(&aws_sdk_sns::Client::new(direct), stack).await?;
@@ -391,10 +395,17 @@ pub async fn consumers(rig: &Rig, stack: &Stack, builds: &Builds<'_>) -> anyhow:
         let Some(fed) = events.first().map(|(fed, _)| *fed) else { continue };
         if spec.logical_id == "OrderStatusFunction" {
             for (_, event) in &events {
-                let created = samples::order_created(&event.subject, "tok_visa");
+                let created = samples::order_created(&event.subject);
                 let mut row = shopsphere_orders::OrderView::from_event(&created);
                 row.rebuilt_from = None;
                 orders.create(&row).await?;
+            }
+        }
+        if spec.logical_id == "PaymentFunction" {
+            // What order-api deposits with each order: payment charges with it.
+            let now = shopsphere_runtime::now_ms() / 1000;
+            for (_, event) in &events {
+                tokens.0.put(&shopsphere_payment_tokens::PaymentToken::new(&event.subject, "tok_visa", now)).await?;
             }
         }
         let bodies: Vec<String> = events.iter().map(|(_, e)| e.to_json()).collect();
@@ -510,7 +521,6 @@ pub struct EndToEnd {
 
 fn order_body(n: usize) -> Value {
     json!({
-        "customer_id": format!("bench-{n}"),
         "email": format!("bench{n}@example.com"),
         "items": [{"sku": "SKU-MUG", "qty": 1}],
         "payment_token": "tok_visa",
@@ -565,14 +575,17 @@ pub async fn end_to_end(rig: &Rig, stack: &Stack) -> anyhow::Result<EndToEnd> {
     let start = tokio::time::Instant::now();
     // Orders are placed on schedule while the watcher below times them.
     let (placed_tx, mut placed_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let issuer = rig.issuer.clone();
     tokio::spawn(async move {
         for n in 0..total {
             tokio::time::sleep_until(start + interval * n as u32).await;
             let (http, api, placed_tx) = (http.clone(), api.clone(), placed_tx.clone());
+            let bearer = issuer.token(&format!("bench-{n}"));
             tokio::spawn(async move {
                 let sent = Instant::now();
                 let answer = http
                     .post(&api)
+                    .bearer_auth(bearer)
                     .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
                     .json(&order_body(n))
                     .send()

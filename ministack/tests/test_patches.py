@@ -67,6 +67,34 @@ class HttpApiRoutesFromBody(unittest.TestCase):
             self.assertEqual(route_keys(api_id), ["POST /orders"])
 
 
+ISSUER = "http://127.0.0.1:9/issuer"
+# What SAM makes of a DefaultAuthorizer (JWT) and a route with Authorizer: NONE.
+SECURED_BODY = {
+    **BODY,
+    "components": {"securitySchemes": {"CustomerJwt": {"type": "oauth2", "x-amazon-apigateway-authorizer": {
+        "type": "jwt", "identitySource": "$request.header.Authorization",
+        "jwtConfiguration": {"issuer": ISSUER, "audience": ["shopsphere"]}}}}},
+    "paths": {
+        "/orders": {"post": {**BODY["paths"]["/orders"]["post"], "security": [{"CustomerJwt": []}]}},
+        "/products": {"get": {**BODY["paths"]["/orders"]["post"], "security": [{"NONE": []}]}},
+    },
+}
+
+
+class HttpApiAuthorizersFromBody(unittest.TestCase):
+    def test_fixed_a_jwt_scheme_is_an_authorizer_and_each_route_has_its_own_security(self):
+        with mock.patch.dict(provisioners._RESOURCE_HANDLERS["AWS::ApiGatewayV2::Api"]):
+            shopsphere_ministack.http_api_routes_from_body()
+            api_id = create_api({"Body": SECURED_BODY})
+            (authorizer,) = apigw_v2._authorizers[api_id].values()
+            self.assertEqual((authorizer["authorizerType"], authorizer["identitySource"], authorizer["jwtConfiguration"]),
+                             ("JWT", ["$request.header.Authorization"], {"issuer": ISSUER, "audience": ["shopsphere"]}))
+            routes = {r["routeKey"]: r for r in apigw_v2._routes[api_id].values()}
+            self.assertEqual((routes["POST /orders"]["authorizationType"], routes["POST /orders"]["authorizerId"]),
+                             ("JWT", authorizer["authorizerId"]))
+            self.assertEqual(routes["GET /products"]["authorizationType"], "NONE")
+
+
 def outbox_filter():
     """The outbox's stream filter, as template.yaml declares it."""
     pattern = re.search(r"- Pattern: '(.+)'", TEMPLATE.read_text()).group(1)
@@ -140,6 +168,57 @@ class BatchActions(unittest.TestCase):
             self.assertEqual(self.action("sqs", "ChangeMessageVisibilityBatch"), "sqs:ChangeMessageVisibility")
             self.assertEqual(self.action("sns", "Publish"), "sns:Publish")
             self.assertEqual(self.action("sqs", "ReceiveMessage"), "sqs:ReceiveMessage")
+
+
+class LoopbackSecureTransport(unittest.TestCase):
+    """The template's TLS-only statement, as every queue policy has it."""
+    TLS_ONLY = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "sqs:*", "Resource": "arn:aws:sqs:us-east-1:000000000000:q"},
+        {"Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": "arn:aws:sqs:us-east-1:000000000000:q",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+
+    def decision(self, source_ip):
+        from ministack import app
+        from ministack.core.iam_evaluator import EvalContext, evaluate_resource_policy
+        app.pin_request_origin(source_ip, False)  # plain HTTP
+        ctx = EvalContext(principal_arn="arn:aws:iam::000000000000:role/f", principal_type="AssumedRole",
+                          principal_account="000000000000", action="sqs:ReceiveMessage",
+                          resource_arn="arn:aws:sqs:us-east-1:000000000000:q", region="us-east-1")
+        return evaluate_resource_policy(self.TLS_ONLY, ctx, service="sqs").decision
+
+    def test_as_shipped_a_tls_only_queue_refuses_every_local_call(self):
+        self.assertEqual(self.decision("127.0.0.1"), "Deny")
+
+    def test_fixed_loopback_counts_as_tls_and_other_plain_http_is_still_refused(self):
+        from ministack import app
+        with mock.patch.object(app, "pin_request_origin", app.pin_request_origin):
+            shopsphere_ministack.loopback_is_secure_transport()
+            self.assertEqual(self.decision("127.0.0.1"), "Allow")
+            self.assertEqual(self.decision("::1"), "Allow")
+            self.assertEqual(self.decision("192.0.2.7"), "Deny")
+
+
+class MetricMathAlarms(unittest.TestCase):
+    PROPS = {"ComparisonOperator": "GreaterThanThreshold", "Threshold": 0, "EvaluationPeriods": 2,
+             "Metrics": [{"Id": "placed", "ReturnData": False, "MetricStat": {"Metric": {
+                 "Namespace": "ShopSphere", "MetricName": "OrdersPlaced"}, "Period": 900, "Stat": "Sum"}},
+                 {"Id": "stuck", "Expression": "IF(FILL(placed, 0) > 0, 1, 0)", "ReturnData": True}]}
+
+    def test_as_shipped_a_metric_math_alarm_fails_the_stack(self):
+        with self.assertRaises(ValueError):
+            provisioners._cw_metric_alarm_record("stuck", self.PROPS)
+
+    def test_fixed_a_metric_math_alarm_is_created_with_its_queries(self):
+        with mock.patch.object(provisioners, "_cw_metric_alarm_record", provisioners._cw_metric_alarm_record):
+            shopsphere_ministack.metric_math_alarms_created()
+            alarm = provisioners._cw_metric_alarm_record("stuck", self.PROPS)
+            self.assertEqual(alarm["Metrics"], self.PROPS["Metrics"])
+            self.assertIsNone(alarm["MetricName"])
+            self.assertEqual((alarm["EvaluationPeriods"], alarm["Threshold"]), (2, 0.0))
+            # A single-metric alarm is built as before.
+            plain = provisioners._cw_metric_alarm_record("dlq", {**self.PROPS, "Metrics": None,
+                                                                 "MetricName": "M", "Namespace": "N"})
+            self.assertEqual(plain["MetricName"], "M")
 
 
 if __name__ == "__main__":

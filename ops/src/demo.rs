@@ -21,6 +21,8 @@ use shopsphere_runtime::dynamodb::Table;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use shopsphere_local::jwt;
+
 use crate::{Ops, orders};
 
 /// The scenario's knobs.
@@ -69,7 +71,14 @@ struct Host {
     api: String,
     control: String,
     logs: PathBuf,
+    /// The host's own JWT issuer's key file (its ready line's `auth.key_file`).
+    key_file: PathBuf,
 }
+
+/// The customer the demo places its orders as (the tokens' subject).
+const CUSTOMER: &str = "cus-demo";
+/// The audience of the issuer the demo serves for MiniStack.
+const DEMO_AUDIENCE: &str = "shopsphere-demo";
 
 /// What runs the functions, and how the demo switches a consumer off and on.
 #[derive(Clone)]
@@ -108,7 +117,7 @@ async fn start_host(endpoint: &str, keep: bool) -> anyhow::Result<Host> {
     std::fs::create_dir_all("target/local-host")?;
     let log = std::fs::File::create(HOST_LOG).with_context(|| format!("creating {HOST_LOG}"))?;
     let mut child = Command::new(bin("shopsphere-local")?)
-        .args(["up", "--stack", STACK, "--stage", "demo", "--api-port", "3000"])
+        .args(["up", "--stack", STACK, "--api-port", "3000"])
         .args(["--parameter", "NotificationDelayMs=300", "--endpoint", endpoint])
         .stdout(Stdio::piped())
         .stderr(log)
@@ -122,7 +131,14 @@ async fn start_host(endpoint: &str, keep: bool) -> anyhow::Result<Host> {
         .with_context(|| format!("the local host exited before it was ready (is port 3000 free?): see {HOST_LOG}"))?;
     let ready: Value = serde_json::from_str(&line)?;
     let text = |k: &str| ready[k].as_str().unwrap_or_default().to_owned();
-    Ok(Host { child, api: text("api"), control: text("control"), logs: PathBuf::from(text("logs")) })
+    let key_file = ready["auth"]["key_file"].as_str().context("the host runs no issuer of its own")?;
+    Ok(Host {
+        child,
+        api: text("api"),
+        control: text("control"),
+        logs: PathBuf::from(text("logs")),
+        key_file: PathBuf::from(key_file),
+    })
 }
 
 async fn seed(ops: &Ops, endpoint: &str) -> anyhow::Result<()> {
@@ -265,6 +281,7 @@ enum Progress {
 async fn place_orders(
     scenario: Scenario,
     api: String,
+    bearer: String,
     engine: Engine,
     progress: tokio::sync::mpsc::UnboundedSender<Progress>,
 ) -> anyhow::Result<usize> {
@@ -284,7 +301,7 @@ async fn place_orders(
             // A 5xx, a lost answer or a 409 (the first try still in progress) is
             // retried with the same Idempotency-Key: the order is placed once
             // however often the client asks.
-            match orders::place(&api, &body, &key).await {
+            match orders::place(&api, &bearer, &body, &key).await {
                 Ok((202, _)) => break,
                 Ok((status, answer)) if status < 500 && status != 409 => {
                     anyhow::bail!("order {n} was refused: {status} {answer}")
@@ -304,19 +321,31 @@ async fn place_orders(
 
 pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let config = crate::sdk_config(Some(&scenario.endpoint), Some("us-east-1")).await;
-    let (mut host, api, engine) = match scenario.engine {
+    let (mut host, api, bearer, engine) = match scenario.engine {
         EngineKind::LocalHost => {
             println!("Starting the local stack (template.yaml on LocalStack, the functions on the local host)...");
             let host = start_host(&scenario.endpoint, scenario.keep).await?;
             let (api, control) = (host.api.clone(), host.control.clone());
-            (Some(host), api, Engine::LocalHost { control })
+            let bearer = jwt::token_from_file(&host.key_file, CUSTOMER)?;
+            (Some(host), api, bearer, Engine::LocalHost { control })
         }
         EngineKind::MiniStack => {
             println!("Deploying the stack into MiniStack with sam deploy (the sam build output)...");
-            let parameters = [("Stage", "demo"), ("NotificationDelayMs", "300")].map(|(k, v)| (k.into(), v.into()));
+            // MiniStack has no Cognito for the template's own user pool: the
+            // stack trusts an issuer served here (a path of its own per run,
+            // as MiniStack caches an issuer's keys by URL), alive while the demo runs.
+            let key = Arc::new(jwt::SigningKey::generate()?);
+            let path = format!("demo/{}", uuid::Uuid::new_v4().simple());
+            let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let issuer = jwt::LocalIssuer::serve(any_port, &path, DEMO_AUDIENCE, key).await?;
+            let parameters = [
+                ("NotificationDelayMs".into(), "300".into()),
+                ("AuthIssuer".into(), issuer.url.clone()),
+                ("AuthAudience".into(), DEMO_AUDIENCE.into()),
+            ];
             let deployment =
                 shopsphere_ministack::Deployment::deploy(&config, &scenario.endpoint, STACK, &parameters).await?;
-            (None, deployment.api()?, Engine::MiniStack(Arc::new(deployment)))
+            (None, deployment.api()?, issuer.token(CUSTOMER), Engine::MiniStack(Arc::new(deployment)))
         }
     };
     let ops = Ops::connect(&config, STACK).await?;
@@ -329,7 +358,8 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
         (baseline.finished, baseline.expected_emails, baseline.emails);
 
     let (progress, mut reports) = tokio::sync::mpsc::unbounded_channel();
-    let mut placer = tokio::spawn(place_orders(scenario.clone(), api.clone(), engine.clone(), progress));
+    let mut placer =
+        tokio::spawn(place_orders(scenario.clone(), api.clone(), bearer.clone(), engine.clone(), progress));
     let mut latencies = Vec::new();
     let mut retries = 0;
     let mut phase = "placing orders".to_owned();
@@ -444,18 +474,23 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
             Some(host) => {
                 let pid = host.child.id().unwrap_or_default();
                 println!("The stack keeps running (local host PID {pid}). Try:");
+                println!(
+                    "  TOKEN=$(target/release/shopsphere-local token --key-file {} --subject {CUSTOMER})",
+                    host.key_file.display()
+                );
                 format!("kill {pid} && make localstack-down")
             }
             None => {
-                println!("The stack keeps running in MiniStack. Try:");
+                println!("The stack keeps running in MiniStack. Try (the token is valid for an hour):");
+                println!("  TOKEN={bearer}");
                 "make ministack-down".to_owned()
             }
         };
         println!("  curl -s {api}/products");
         println!(
-            "  curl -s -X POST {api}/orders -H 'content-type: application/json' -H 'Idempotency-Key: try-1' \\\n    -d '{{\"customer_id\":\"c1\",\"email\":\"you@example.com\",\"items\":[{{\"sku\":\"SKU-MUG\",\"qty\":1}}],\"payment_token\":\"tok_visa\"}}'"
+            "  curl -s -X POST {api}/orders -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n    -H 'Idempotency-Key: try-1' -d '{{\"email\":\"you@example.com\",\"items\":[{{\"sku\":\"SKU-MUG\",\"qty\":1}}],\"payment_token\":\"tok_visa\"}}'"
         );
-        println!("  curl -s {api}/orders/<order_id>");
+        println!("  curl -s {api}/orders/<order_id> -H \"authorization: Bearer $TOKEN\"");
         println!("  cargo run --release --bin shopsphere -- --stack {STACK} --endpoint {} dlq list", scenario.endpoint);
         println!("Stop it: {stop}");
     } else if let Some(host) = &mut host {

@@ -150,10 +150,15 @@ enum OrdersCommand {
         /// SKU:QTY, repeatable.
         #[arg(long = "item", value_parser = item, required = true)]
         items: Vec<(String, u32)>,
+        /// The payment token.
         #[arg(long, default_value = "tok_visa")]
         token: String,
         #[arg(long, default_value = "you@example.com")]
         email: String,
+        /// The customer's JWT (the order is its subject's); for the local
+        /// host's issuer: `shopsphere-local token --subject <customer>`.
+        #[arg(long, env = "SHOPSPHERE_AUTH_TOKEN", hide_env_values = true)]
+        bearer: String,
     },
     /// Orders in a non-final state for longer than --older-than.
     Stuck {
@@ -270,13 +275,14 @@ async fn operate(command: OperateCommand, ops: &Ops) -> anyhow::Result<()> {
             Some(order) => println!("{}", serde_json::to_string_pretty(&orders::public_view(&order))?),
             None => anyhow::bail!("no order {id}"),
         },
-        OperateCommand::Orders { command: OrdersCommand::Place { api, items, token, email } } => {
+        OperateCommand::Orders { command: OrdersCommand::Place { api, items, token, email, bearer } } => {
             let api = match api {
                 Some(api) => api,
                 None => ops.output("ApiUrl").context("no ApiUrl output: pass --api")?.to_owned(),
             };
             let key = uuid::Uuid::new_v4().to_string();
-            let (status, body) = orders::place(&api, &orders::order_body(&email, &token, &items), &key).await?;
+            let (status, body) =
+                orders::place(&api, &bearer, &orders::order_body(&email, &token, &items), &key).await?;
             println!("{status} {body}");
             anyhow::ensure!(status == 202, "the order was not accepted");
         }

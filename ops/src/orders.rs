@@ -35,20 +35,21 @@ impl Ops {
     }
 }
 
-/// The order as an operator sees it: no payment token, the timeline in time order.
+/// The order as an operator sees it: the timeline in time order.
 pub fn public_view(order: &OrderView) -> Value {
     let mut value = serde_json::to_value(order).unwrap_or_default();
     if let Some(fields) = value.as_object_mut() {
-        fields.remove("payment_token");
         fields.insert("timeline".into(), serde_json::to_value(order.timeline_entries()).unwrap_or_default());
     }
     value
 }
 
-/// POST /orders through the HTTP API; the status and JSON answer.
-pub async fn place(api: &str, order: &Value, idempotency_key: &str) -> anyhow::Result<(u16, Value)> {
+/// POST /orders through the HTTP API as the customer `bearer` (a JWT the
+/// API's authorizer accepts) names; the status and JSON answer.
+pub async fn place(api: &str, bearer: &str, order: &Value, idempotency_key: &str) -> anyhow::Result<(u16, Value)> {
     let response = reqwest::Client::new()
         .post(format!("{}/orders", api.trim_end_matches('/')))
+        .bearer_auth(bearer)
         .header("Idempotency-Key", idempotency_key)
         .json(order)
         .send()
@@ -58,10 +59,9 @@ pub async fn place(api: &str, order: &Value, idempotency_key: &str) -> anyhow::R
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
 
-/// An order body for `items` as (sku, qty).
+/// An order body for `items` as (sku, qty); its customer is the bearer token's subject.
 pub fn order_body(email: &str, token: &str, items: &[(String, u32)]) -> Value {
     json!({
-        "customer_id": "cus-cli",
         "email": email,
         "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "qty": qty})).collect::<Vec<_>>(),
         "payment_token": token,

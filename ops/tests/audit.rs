@@ -27,7 +27,7 @@ const SETTLE: Duration = Duration::from_secs(300);
 /// Order `id` shipped, every row as its services leave it: 2 mugs and a tee
 /// taken from a stock of 10 each.
 fn shipped(id: &str) -> Snapshot {
-    let created = samples::order_created(id, "tok_visa");
+    let created = samples::order_created(id);
     let paid = samples::payment_processed(&created);
     let updated = samples::inventory_updated(&paid, &created);
     let shipped = samples::order_shipped(&updated, &created);
@@ -141,7 +141,7 @@ fn an_old_order_short_of_final_is_stuck_and_names_the_dlq_message_that_holds_it(
     let mut s = shipped("o-4");
     // Shipping never happened: its InventoryUpdated sits on the shipping DLQ.
     s.orders[0] = {
-        let created = samples::order_created("o-4", "tok_visa");
+        let created = samples::order_created("o-4");
         let mut order = OrderView::from_event(&created);
         order.apply(&samples::payment_processed(&created));
         order

@@ -13,7 +13,7 @@ use shopsphere_runtime::Write;
 
 #[tokio::test]
 async fn an_event_is_one_put_where_its_archive_row_is_missing() {
-    let row = ArchivedEvent::of(&samples::order_created("o-1", "tok_visa"));
+    let row = ArchivedEvent::of(&samples::order_created("o-1"));
     let put = mock!(Client::put_item)
         .match_requests(|r| {
             r.table_name() == Some("archive")

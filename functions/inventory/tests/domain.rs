@@ -10,7 +10,7 @@ use shopsphere_runtime::Deadline;
 use support::{InMemoryStock, consumer};
 
 fn paid(order_id: &str) -> shopsphere_events::Envelope {
-    samples::payment_processed(&samples::order_created(order_id, "tok_visa"))
+    samples::payment_processed(&samples::order_created(order_id))
 }
 
 #[tokio::test]
@@ -86,7 +86,7 @@ fn lines_of_one_sku_are_merged() {
 }
 
 fn shipping_failed(order_id: &str) -> shopsphere_events::Envelope {
-    let order = samples::order_created(order_id, "tok_visa");
+    let order = samples::order_created(order_id);
     samples::shipping_failed(&samples::inventory_updated(&samples::payment_processed(&order), &order), &order)
 }
 

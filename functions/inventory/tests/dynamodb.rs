@@ -12,7 +12,7 @@ use shopsphere_inventory::dynamodb::InventoryStore;
 use shopsphere_messaging::StoredEvents;
 
 fn reservation() -> Reservation {
-    let created = samples::order_created("o-1", "tok_visa");
+    let created = samples::order_created("o-1");
     let paid = samples::payment_processed(&created);
     Reservation {
         order_id: "o-1".into(),

@@ -43,7 +43,7 @@ async fn every_customer_facing_event_sends_one_recorded_email() {
 async fn a_redelivered_event_sends_no_second_email() {
     let (outbox, log) = (Outbox::default(), InMemorySentLog::default());
     let c = consumer(&outbox, &log);
-    let order = samples::order_created("o-2", "tok_visa");
+    let order = samples::order_created("o-2");
     for _ in 0..3 {
         c.handle(order.clone(), Deadline::default()).await.unwrap();
     }
@@ -80,7 +80,7 @@ fn claim_by_another(event: &shopsphere_events::Envelope, lease_until: i64) -> Se
 async fn an_email_being_sent_elsewhere_waits_for_its_lease_then_goes_once_more() {
     let (outbox, log) = (Outbox::default(), InMemorySentLog::default());
     let c = consumer(&outbox, &log);
-    let order = samples::order_created("o-4", "tok_visa");
+    let order = samples::order_created("o-4");
     let live = claim_by_another(&order, now_ms() + 20_000);
     log.rows.lock().unwrap().insert(live.event_id.clone(), live);
     let err = c.handle(order.clone(), Deadline::default()).await.unwrap_err();
@@ -101,7 +101,7 @@ async fn an_email_being_sent_elsewhere_waits_for_its_lease_then_goes_once_more()
 async fn a_claimer_that_died_after_the_provider_sent_is_not_sent_again() {
     let (outbox, log) = (Outbox::default(), InMemorySentLog::default());
     let c = consumer(&outbox, &log);
-    let order = samples::order_created("o-6", "tok_visa");
+    let order = samples::order_created("o-6");
     // It sent, then died before marking the row SENT; its lease ran out.
     let email = shopsphere_notification::render(&order.data).unwrap();
     (&outbox).send(&email, &order.id.to_string()).await.unwrap();
@@ -122,7 +122,7 @@ async fn a_mark_that_fails_briefly_is_retried_in_place_not_resent() {
     let (outbox, log) = (Outbox::default(), InMemorySentLog::default());
     log.mark_outages.store(2, Ordering::SeqCst);
     let c = consumer(&outbox, &log);
-    let order = samples::order_created("o-5", "tok_visa");
+    let order = samples::order_created("o-5");
     c.handle(order.clone(), Deadline::default()).await.unwrap();
     c.handle(order.clone(), Deadline::default()).await.unwrap();
     assert_eq!(outbox.sends(), 1);

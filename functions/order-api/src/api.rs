@@ -1,7 +1,11 @@
-//! The HTTP API: routing, the three operations, problem responses.
+//! The HTTP API: routing, the three operations, problem responses. Who calls
+//! is the subject of the JWT that API Gateway's authorizer verified
+//! (`requestContext.authorizer.jwt.claims.sub`); the API checks no token
+//! itself, and a request without verified claims is a 401.
 
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -10,7 +14,7 @@ use shopsphere_idempotency::{Begin, Idempotency, IdempotencyError, IdempotencySt
 use shopsphere_orders::{OrderStatus, TimelineEntry};
 use shopsphere_runtime::{Deadline, Write};
 
-use crate::domain::{Accepted, Catalog, Orders, new_order, price};
+use crate::domain::{Accepted, Catalog, Customer, Orders, new_order, price};
 use crate::request::{FieldError, MAX_BODY_BYTES, validate};
 
 /// The order as `GET /orders/{id}` shows it (no payment token).
@@ -61,6 +65,25 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> Response<Body> {
     response
 }
 
+/// The customer the verified token names: its `sub` claim, as API Gateway
+/// passes a JWT authorizer's claims.
+fn customer(request: &Request) -> Option<Customer> {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else { return None };
+    let claims = &context.authorizer.as_ref()?.jwt.as_ref()?.claims;
+    Customer::from_subject(claims.get("sub")?)
+}
+
+fn unauthorized() -> Response<Body> {
+    let mut response = problem(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "this operation needs a customer's token (Authorization: Bearer <JWT>) with a subject",
+        &[],
+    );
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("valid"));
+    response
+}
+
 impl<C, O, S> Api<C, O, S>
 where
     C: Catalog,
@@ -76,8 +99,14 @@ where
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         // A named stage may prefix the path: match on its end.
         match (request.method(), segments.as_slice()) {
-            (&Method::POST, [.., "orders"]) => self.place(&request).await,
-            (&Method::GET, [.., "orders", id]) => self.get(id).await,
+            (&Method::POST, [.., "orders"]) => match customer(&request) {
+                Some(customer) => self.place(&customer, &request).await,
+                None => unauthorized(),
+            },
+            (&Method::GET, [.., "orders", id]) => match customer(&request) {
+                Some(customer) => self.get(&customer, id).await,
+                None => unauthorized(),
+            },
             (&Method::GET, [.., "products"]) => self.products().await,
             (_, [.., "orders"] | [.., "orders", _] | [.., "products"]) => problem(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -89,7 +118,7 @@ where
         }
     }
 
-    async fn place(&self, request: &Request) -> Response<Body> {
+    async fn place(&self, customer: &Customer, request: &Request) -> Response<Body> {
         let body: &[u8] = request.body().as_ref();
         if body.len() > MAX_BODY_BYTES {
             return problem(
@@ -138,41 +167,42 @@ where
             .and_then(|t| t.parse::<TraceParent>().ok())
             .map(|t| t.to_string());
         let now = Utc::now().to_rfc3339();
-        let view = new_order(order, lines, total, correlation_id, traceparent, &now);
+        let (view, token) = new_order(customer, order, lines, total, correlation_id, traceparent, &now);
         let accepted = Accepted { order_id: view.order_id.clone(), status: "PENDING".into(), total };
         let Some(key) = key else {
             // No key, nothing to repeat: the order row alone.
-            return match self.orders.create(&view).await {
+            return match self.orders.create(&view, &token).await {
                 Ok(Write::Done) => self.accepted(&accepted),
                 Ok(Write::Refused(_)) => unavailable("saving the order", "its new id was taken"),
                 Err(e) => unavailable("saving the order", e),
             };
         };
         let deadline = request.lambda_context_ref().map(Deadline::from).unwrap_or_default();
-        let ticket = match self.idempotency.begin::<_, Accepted>(&format!("order-api#{key}"), &json, deadline).await {
-            Ok(Begin::Run(ticket)) => ticket,
-            Ok(Begin::Done(saved)) => return json_response(StatusCode::ACCEPTED, &saved),
-            Err(IdempotencyError::PayloadMismatch { .. }) => {
-                return problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Idempotency-Key reused",
-                    "this key was used with a different body",
-                    &[],
-                );
-            }
-            Err(IdempotencyError::AlreadyInProgress { .. }) => {
-                let mut r = problem(
-                    StatusCode::CONFLICT,
-                    "Request in progress",
-                    "a request with this key is being processed",
-                    &[],
-                );
-                r.headers_mut().insert(header::RETRY_AFTER, "1".parse().expect("valid"));
-                return r;
-            }
-            Err(e) => return unavailable("the idempotency check", e),
-        };
-        if let Err(e) = self.orders.create_keyed(&ticket, &view, &accepted).await {
+        let ticket =
+            match self.idempotency.begin::<_, Accepted>(&customer.idempotency_record(&key), &json, deadline).await {
+                Ok(Begin::Run(ticket)) => ticket,
+                Ok(Begin::Done(saved)) => return json_response(StatusCode::ACCEPTED, &saved),
+                Err(IdempotencyError::PayloadMismatch { .. }) => {
+                    return problem(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Idempotency-Key reused",
+                        "this key was used with a different body",
+                        &[],
+                    );
+                }
+                Err(IdempotencyError::AlreadyInProgress { .. }) => {
+                    let mut r = problem(
+                        StatusCode::CONFLICT,
+                        "Request in progress",
+                        "a request with this key is being processed",
+                        &[],
+                    );
+                    r.headers_mut().insert(header::RETRY_AFTER, "1".parse().expect("valid"));
+                    return r;
+                }
+                Err(e) => return unavailable("the idempotency check", e),
+            };
+        if let Err(e) = self.orders.create_keyed(&ticket, &view, &token, &accepted).await {
             self.idempotency.release(&ticket).await;
             return unavailable("saving the order", e);
         }
@@ -184,14 +214,14 @@ where
         json_response(StatusCode::ACCEPTED, accepted)
     }
 
-    async fn get(&self, order_id: &str) -> Response<Body> {
+    async fn get(&self, customer: &Customer, order_id: &str) -> Response<Body> {
         // Order ids are UUIDs: anything else names no order (and may be
         // longer than a key DynamoDB accepts).
         if uuid::Uuid::try_parse(order_id).is_err() {
             return problem(StatusCode::NOT_FOUND, "Order not found", "no such order", &[]);
         }
         match self.orders.get(order_id).await {
-            Ok(Some(v)) => json_response(
+            Ok(Some(v)) if customer.owns(&v) => json_response(
                 StatusCode::OK,
                 &OrderBody {
                     order_id: &v.order_id,
@@ -206,7 +236,9 @@ where
                     reasons: &v.reasons,
                 },
             ),
-            Ok(None) => problem(StatusCode::NOT_FOUND, "Order not found", "no such order", &[]),
+            // Another customer's order is not found either: nothing tells
+            // that an id exists.
+            Ok(_) => problem(StatusCode::NOT_FOUND, "Order not found", "no such order", &[]),
             Err(e) => unavailable("reading the order", e),
         }
     }

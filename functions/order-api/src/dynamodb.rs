@@ -1,9 +1,12 @@
-//! The catalog and orders tables, and the Idempotency-Key records, as order-api uses them.
+//! The catalog and orders tables, the Idempotency-Key records and the
+//! payment-tokens table (deposits only), as order-api uses them.
 
 use std::collections::HashMap;
 
 use shopsphere_idempotency::{CommitError, DynamoDbStore, Ticket};
 use shopsphere_orders::{CatalogTable, OrderView, OrdersTable, Product};
+use shopsphere_payment_tokens::{PaymentToken, PaymentTokensTable};
+use shopsphere_runtime::dynamodb::Transaction;
 use shopsphere_runtime::{TableError, Write};
 
 use crate::domain::{Accepted, Catalog, Orders};
@@ -18,11 +21,12 @@ impl Catalog for CatalogTable {
     }
 }
 
-/// The orders table with the request records beside it.
+/// The orders table with the request records and the payment tokens beside it.
 #[derive(Debug, Clone)]
 pub struct OrderStore {
     pub orders: OrdersTable,
     pub requests: DynamoDbStore,
+    pub tokens: PaymentTokensTable,
 }
 
 impl Orders for OrderStore {
@@ -30,13 +34,29 @@ impl Orders for OrderStore {
         self.orders.get(order_id).await
     }
 
-    async fn create(&self, order: &OrderView) -> Result<Write<OrderView>, TableError> {
-        self.orders.create(order).await
+    /// One TransactWriteItems: the order row and its token, each where its
+    /// order id is new.
+    async fn create(&self, order: &OrderView, token: &PaymentToken) -> Result<Write<OrderView>, TableError> {
+        let table = &self.orders.0;
+        match table.transact(vec![table.tx_put_new(order), self.tokens.tx_deposit(token)]).await? {
+            Transaction::Committed => Ok(Write::Done),
+            Transaction::Cancelled(actions) => {
+                let row = actions.into_iter().next().and_then(|order| order.item);
+                Ok(Write::Refused(row.map(|item| table.decode(item)).transpose()?))
+            }
+        }
     }
 
-    /// One TransactWriteItems: the order row (`attribute_not_exists(order_id)`)
-    /// and the key's COMPLETED record.
-    async fn create_keyed(&self, ticket: &Ticket, order: &OrderView, accepted: &Accepted) -> Result<(), CommitError> {
-        self.requests.commit_with(ticket, accepted, vec![self.orders.0.tx_put_new(order)]).await
+    /// One TransactWriteItems: the order row (`attribute_not_exists(order_id)`),
+    /// its token and the key's COMPLETED record.
+    async fn create_keyed(
+        &self,
+        ticket: &Ticket,
+        order: &OrderView,
+        token: &PaymentToken,
+        accepted: &Accepted,
+    ) -> Result<(), CommitError> {
+        let writes = vec![self.orders.0.tx_put_new(order), self.tokens.tx_deposit(token)];
+        self.requests.commit_with(ticket, accepted, writes).await
     }
 }

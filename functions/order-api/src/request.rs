@@ -8,6 +8,8 @@ pub use shopsphere_events::MAX_ORDER_LINES as MAX_LINES;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_QTY: u64 = 1000;
+/// `customer_id` is known and ignored: the customer is the token's subject,
+/// never what the body says (older clients still send it).
 const KNOWN_FIELDS: [&str; 4] = ["customer_id", "email", "items", "payment_token"];
 
 /// One thing wrong with the request, by JSON path.
@@ -30,7 +32,6 @@ pub struct RequestedLine {
 /// A well-formed order request (skus not yet checked against the catalog).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRequest {
-    pub customer_id: String,
     pub email: String,
     pub items: Vec<RequestedLine>,
     pub payment_token: String,
@@ -70,7 +71,6 @@ pub fn validate(body: &Value) -> Result<OrderRequest, Vec<FieldError>> {
         .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()))
         .map(|k| error(k.as_str(), "is not a known field"))
         .collect();
-    let customer_id = text(obj, "customer_id", 128, &mut errors);
     let email = text(obj, "email", 254, &mut errors);
     if !email.is_empty() && !is_sane_email(&email) {
         errors.push(error("email", "is not a valid email address"));
@@ -126,7 +126,7 @@ pub fn validate(body: &Value) -> Result<OrderRequest, Vec<FieldError>> {
         }
         Some(_) => errors.push(error("items", "must be an array")),
     }
-    if errors.is_empty() { Ok(OrderRequest { customer_id, email, items, payment_token }) } else { Err(errors) }
+    if errors.is_empty() { Ok(OrderRequest { email, items, payment_token }) } else { Err(errors) }
 }
 
 #[cfg(test)]
@@ -145,9 +145,17 @@ mod tests {
     fn every_error_is_listed_with_its_path() {
         let body = json!({"email": "not-an-email", "items": [{"sku": "", "qty": 0}, {"qty": 1001}, 7], "coupon": "X", "payment_token": 5});
         let fields: Vec<String> = validate(&body).unwrap_err().into_iter().map(|e| e.field).collect();
-        for f in ["coupon", "customer_id", "email", "payment_token", "items[0].sku", "items[1].sku", "items[2]"] {
+        for f in ["coupon", "email", "payment_token", "items[0].sku", "items[1].sku", "items[2]"] {
             assert!(fields.contains(&f.to_owned()), "{f} not in {fields:?}");
         }
+    }
+
+    #[test]
+    fn a_body_customer_id_is_neither_required_nor_checked() {
+        let items = json!([{"sku": "SKU-MUG", "qty": 1}]);
+        let without = json!({"email": "a@b.co", "items": items, "payment_token": "t"});
+        let with_any = json!({"customer_id": 42, "email": "a@b.co", "items": items, "payment_token": "t"});
+        assert_eq!(validate(&without).unwrap(), validate(&with_any).unwrap());
     }
 
     #[test]

@@ -23,4 +23,15 @@ async fn the_fixtures_get_their_status_codes() {
     assert_eq!(api.handle(request("order-api/post-order-malformed.json")).await.status(), StatusCode::BAD_REQUEST);
     assert_eq!(api.handle(request("order-api/get-order.json")).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(api.handle(request("order-api/get-products.json")).await.status(), StatusCode::OK);
+    let anonymous = api.handle(request("order-api/post-order-unauthenticated.json")).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "no authorizer claims");
+}
+
+#[tokio::test]
+async fn the_order_is_the_subjects_of_the_fixtures_claims() {
+    let (catalog, orders) = (catalog(), InMemoryOrders::default());
+    let api = api(&catalog, &orders);
+    let accepted = api.handle(request("order-api/post-order.json")).await;
+    let body: serde_json::Value = serde_json::from_slice(accepted.body().as_ref()).unwrap();
+    assert_eq!(orders.row(body["order_id"].as_str().unwrap()).customer_id, "cus-ada");
 }

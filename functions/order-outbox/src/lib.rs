@@ -36,7 +36,6 @@ pub fn order_created(order: OrderView) -> Envelope {
         email: order.email,
         lines: order.lines,
         total: order.total,
-        payment_token: order.payment_token,
     };
     Envelope::root(payload, cause, time)
 }

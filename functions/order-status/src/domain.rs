@@ -65,6 +65,41 @@ impl StatusChange {
     }
 }
 
+impl StatusChange {
+    /// The milestones this change marks once written; `moved`: it moved the
+    /// order's status (a late event joins the timeline and moves nothing).
+    pub fn milestones(&self, moved: bool) -> impl Iterator<Item = Milestone> {
+        let placed = self.details.is_some().then_some(Milestone::Placed);
+        let finalised = (moved && self.status.is_final()).then_some(Milestone::Finalised);
+        placed.into_iter().chain(finalised)
+    }
+}
+
+/// An order's milestone, counted as a metric: order-status sees every
+/// order's events, so it sees orders come in and reach a final state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Milestone {
+    /// Its OrderCreated.
+    Placed,
+    /// It reached SHIPPED, REFUNDED or PAYMENT_FAILED.
+    Finalised,
+}
+
+impl Milestone {
+    /// The metric's name (template.yaml's StuckOrdersAlarm and dashboard).
+    pub fn metric(self) -> &'static str {
+        match self {
+            Milestone::Placed => "OrdersPlaced",
+            Milestone::Finalised => "OrdersFinalised",
+        }
+    }
+}
+
+/// Where milestones are counted.
+pub trait Milestones: Send + Sync {
+    fn record(&self, milestone: Milestone);
+}
+
 /// What applying a change to the row came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -93,15 +128,16 @@ pub trait OrderRows: Send + Sync {
     fn rebuild(&self, view: &OrderView) -> impl Future<Output = Result<Write<OrderView>, TableError>> + Send;
 }
 
-pub struct OrderStatusService<O> {
+pub struct OrderStatusService<O, M> {
     pub orders: O,
+    pub milestones: M,
 }
 
 /// Writes tried for one event: a status already ahead, then a row missing
 /// and created meanwhile, each cost one more.
 const APPLY_ATTEMPTS: u32 = 4;
 
-impl<O: OrderRows> Service for OrderStatusService<O> {
+impl<O: OrderRows, M: Milestones> Service for OrderStatusService<O, M> {
     const FUNCTION: &'static str = "order-status";
     const HANDLES: &'static [EventType] = HANDLES;
     const PUBLISHES: &'static [EventType] = PUBLISHES;
@@ -114,7 +150,10 @@ impl<O: OrderRows> Service for OrderStatusService<O> {
         let mut move_status = !change.moves_from.is_empty();
         for _ in 0..APPLY_ATTEMPTS {
             match self.orders.apply(&change, move_status).await? {
-                Applied::Now => return Ok(Outcome::Applied(vec![])),
+                Applied::Now => {
+                    change.milestones(move_status).for_each(|m| self.milestones.record(m));
+                    return Ok(Outcome::Applied(vec![]));
+                }
                 Applied::Repeat => return Ok(Outcome::Repeat(vec![])),
                 // A late event: it joins the timeline, the status stays.
                 Applied::StatusAhead => move_status = false,
@@ -122,6 +161,7 @@ impl<O: OrderRows> Service for OrderStatusService<O> {
                     let mut view = OrderView::from_event(event);
                     view.apply(event);
                     if self.orders.rebuild(&view).await? == Write::Done {
+                        change.milestones(view.status.is_final()).for_each(|m| self.milestones.record(m));
                         return Ok(Outcome::Applied(vec![]));
                     }
                 }

@@ -5,5 +5,7 @@
 
 pub mod domain;
 pub mod dynamodb;
+pub mod emf;
 
 pub use domain::{HANDLES, OrderRows, OrderStatusService, PUBLISHES};
+pub use emf::EmfMilestones;

@@ -1,5 +1,5 @@
 use shopsphere_messaging::SqsFunction;
-use shopsphere_order_status::OrderStatusService;
+use shopsphere_order_status::{EmfMilestones, OrderStatusService};
 use shopsphere_orders::OrdersTable;
 use shopsphere_runtime::env_var;
 
@@ -9,5 +9,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = shopsphere_runtime::sdk_config().await;
     let orders = OrdersTable::new(aws_sdk_dynamodb::Client::new(&config), env_var("ORDERS_TABLE")?);
     let table = orders.0.clone();
-    SqsFunction::from_env(&config, OrderStatusService { orders })?.warming(&table).run().await
+    let milestones = EmfMilestones::from_env()?;
+    SqsFunction::from_env(&config, OrderStatusService { orders, milestones })?.warming(&table).run().await
 }

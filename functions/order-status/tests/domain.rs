@@ -3,9 +3,41 @@
 mod support;
 
 use shopsphere_events::samples;
+use shopsphere_order_status::domain::Milestone;
 use shopsphere_orders::OrderStatus;
 use shopsphere_runtime::Deadline;
-use support::{InMemoryOrders, consumer};
+use support::{InMemoryMilestones, InMemoryOrders, consumer, counting_consumer};
+
+#[tokio::test]
+async fn an_order_is_counted_placed_once_and_finalised_once_however_its_events_come() {
+    let orders = InMemoryOrders::default();
+    let milestones = InMemoryMilestones::default();
+    let c = counting_consumer(&orders, &milestones);
+    let shipped = samples::whole_saga("o-m1");
+    // In order with repeats, then an order whose events come shipped first.
+    for i in [0, 0, 1, 3, 6, 6] {
+        c.handle(shipped[i].clone(), Deadline::default()).await.unwrap();
+    }
+    let late = samples::whole_saga("o-m2");
+    for i in [6, 3, 1, 0] {
+        c.handle(late[i].clone(), Deadline::default()).await.unwrap();
+    }
+    let counted = milestones.0.lock().unwrap().clone();
+    let count = |m| counted.iter().filter(|c| **c == m).count();
+    assert_eq!((count(Milestone::Placed), count(Milestone::Finalised)), (2, 2), "{counted:?}");
+}
+
+#[tokio::test]
+async fn an_order_still_under_way_is_placed_and_not_finalised() {
+    let orders = InMemoryOrders::default();
+    let milestones = InMemoryMilestones::default();
+    let c = counting_consumer(&orders, &milestones);
+    let saga = samples::whole_saga("o-m3");
+    for i in [0, 1, 3] {
+        c.handle(saga[i].clone(), Deadline::default()).await.unwrap();
+    }
+    assert_eq!(*milestones.0.lock().unwrap(), vec![Milestone::Placed]);
+}
 
 #[tokio::test]
 async fn the_happy_path_reaches_shipped() {

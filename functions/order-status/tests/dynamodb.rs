@@ -12,7 +12,7 @@ use shopsphere_order_status::domain::{Applied, OrderRows, StatusChange};
 use shopsphere_orders::{OrderView, OrdersTable};
 
 fn paid() -> shopsphere_events::Envelope {
-    samples::payment_processed(&samples::order_created("o-1", "tok_visa"))
+    samples::payment_processed(&samples::order_created("o-1"))
 }
 
 fn refused(item: Option<HashMap<String, AttributeValue>>) -> UpdateItemError {
@@ -68,7 +68,7 @@ async fn a_refusal_tells_a_repeat_a_missing_row_and_a_status_ahead_apart() {
 
 #[test]
 fn order_created_names_every_attribute_it_sets_by_a_placeholder() {
-    let change = StatusChange::of(&samples::order_created("o-1", "tok_visa"));
+    let change = StatusChange::of(&samples::order_created("o-1"));
     let update = shopsphere_order_status::dynamodb::status_update(&change, false);
     // `lines` and `total` are DynamoDB reserved words: used bare, the update is refused.
     for bare in [" lines", " total", " customer_id", " timeline", " reasons", " updated_at"] {

@@ -2,7 +2,9 @@
 //! payment row is written as an intent (CHARGING, REFUNDING, with the
 //! gateway's idempotency key and a lease) before the gateway is called, and
 //! settled after; a retry that finds an intent whose lease ran out asks the
-//! gateway what that key came to instead of calling it blindly.
+//! gateway what that key came to instead of calling it blindly. The card's
+//! token is not in OrderCreated: it is read from where order-api deposited it
+//! for the charge, and forgotten once the charge is decided.
 
 use std::future::Future;
 use std::time::Duration;
@@ -152,9 +154,30 @@ pub trait Payments: Send + Sync {
     ) -> impl Future<Output = Result<(), TableError>> + Send;
 }
 
-pub struct Payment<R, G> {
+/// The payment tokens order-api deposits with each order (the
+/// payment-tokens table): read for the charge only.
+pub trait PaymentTokens: Send + Sync {
+    /// The order's token, unless none is on file (never deposited, expired, forgotten).
+    fn token(&self, order_id: &str) -> impl Future<Output = Result<Option<String>, TableError>> + Send;
+    /// Delete the order's token: its charge is decided.
+    fn forget(&self, order_id: &str) -> impl Future<Output = Result<(), TableError>> + Send;
+}
+
+pub struct Payment<R, G, T> {
     pub payments: R,
     pub gateway: G,
+    pub tokens: T,
+}
+
+/// The decline of an order that has no token on file: its OrderCreated came
+/// after the token expired, or was published before tokens moved out of it.
+fn no_token() -> Charge {
+    Charge::Declined {
+        reason: Reason {
+            code: "payment_token_missing".into(),
+            message: "no payment token is on file for the order: it expired, or was never deposited".into(),
+        },
+    }
 }
 
 fn outcome_event(parent: &Envelope, record: &PaymentRecord) -> Envelope {
@@ -212,7 +235,7 @@ fn gateway_down(e: GatewayError) -> HandlerError {
     HandlerError::transient(e)
 }
 
-impl<R: Payments, G: PaymentGateway> Payment<R, G> {
+impl<R: Payments, G: PaymentGateway, T: PaymentTokens> Payment<R, G, T> {
     /// The row's step is ours now: a live lease makes the retry wait for it.
     async fn take_over(&self, row: PaymentRecord, now: i64, lease: i64) -> Result<PaymentRecord, HandlerError> {
         if row.lease_until >= now {
@@ -225,6 +248,23 @@ impl<R: Payments, G: PaymentGateway> Payment<R, G> {
             }
             Updated::Refused(Some(current)) if current.lease_until >= now => Err(held(&current, now)),
             Updated::Refused(_) => Err(HandlerError::transient("the payment row changed during the take-over")),
+        }
+    }
+
+    /// Charge the order with its token, or decline it when none is on file.
+    async fn ask_gateway(&self, record: &PaymentRecord, order: &OrderCreated) -> Result<Charge, HandlerError> {
+        let Some(token) = self.tokens.token(&order.order_id).await? else {
+            tracing::warn!("no payment token on file: the order is declined");
+            return Ok(no_token());
+        };
+        self.gateway.charge(&record.charge_key, &order.order_id, order.total, &token).await.map_err(gateway_down)
+    }
+
+    /// The charge is decided (the row says how): its token is needed no more.
+    /// A failure leaves it to the table's TTL.
+    async fn forget_token(&self, order_id: &str) {
+        if let Err(e) = self.tokens.forget(order_id).await {
+            tracing::warn!(error = %e, "could not delete the order's payment token; its TTL will");
         }
     }
 
@@ -312,16 +352,13 @@ impl<R: Payments, G: PaymentGateway> Payment<R, G> {
         };
         let charge = match known {
             Some(charge) => charge,
-            None => {
-                match self.gateway.charge(&record.charge_key, &order.order_id, order.total, &order.payment_token).await
-                {
-                    Ok(charge) => charge,
-                    Err(e) => {
-                        self.release(&record).await;
-                        return Err(gateway_down(e));
-                    }
+            None => match self.ask_gateway(&record, order).await {
+                Ok(charge) => charge,
+                Err(e) => {
+                    self.release(&record).await;
+                    return Err(e);
                 }
-            }
+            },
         };
         self.finish_charge(Self::settled(parent, &record, charge), record.lease_until).await
     }
@@ -427,14 +464,18 @@ impl<R: Payments, G: PaymentGateway> Payment<R, G> {
     }
 }
 
-impl<R: Payments, G: PaymentGateway> Service for Payment<R, G> {
+impl<R: Payments, G: PaymentGateway, T: PaymentTokens> Service for Payment<R, G, T> {
     const FUNCTION: &'static str = "payment";
     const HANDLES: &'static [EventType] = HANDLES;
     const PUBLISHES: &'static [EventType] = PUBLISHES;
 
     async fn handle(&self, event: &Envelope, deadline: Deadline) -> Result<Outcome, HandlerError> {
         match &event.data {
-            Event::OrderCreated(order) => self.charge(event, order, deadline).await,
+            Event::OrderCreated(order) => {
+                let decided = self.charge(event, order, deadline).await?;
+                self.forget_token(&order.order_id).await;
+                Ok(decided)
+            }
             Event::InventoryUpdateFailed(failed) => {
                 let reason = Reason {
                     code: "inventory_unavailable".into(),
@@ -457,7 +498,11 @@ impl<R: Payments, G: PaymentGateway> Service for Payment<R, G> {
     /// be made goes to the DLQ only (`shopsphere audit` reports the order).
     async fn give_up(&self, event: &Envelope, why: &str, deadline: Deadline) -> Result<Option<Outcome>, HandlerError> {
         match &event.data {
-            Event::OrderCreated(order) => self.decline(event, order, why, deadline).await.map(Some),
+            Event::OrderCreated(order) => {
+                let decided = self.decline(event, order, why, deadline).await?;
+                self.forget_token(&order.order_id).await;
+                Ok(Some(decided))
+            }
             _ => Ok(None),
         }
     }

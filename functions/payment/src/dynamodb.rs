@@ -1,10 +1,12 @@
 //! The payments table (partition key `order_id`): each write conditioned on
-//! the step the row is at and on the holder's lease.
+//! the step the row is at and on the holder's lease. And the payment-tokens
+//! table, where payment reads the token order-api deposited with the order.
 
+use shopsphere_payment_tokens::PaymentTokensTable;
 use shopsphere_runtime::dynamodb::{Change, Table, number, string};
-use shopsphere_runtime::{TableError, Updated, Write};
+use shopsphere_runtime::{TableError, Updated, Write, now_ms};
 
-use crate::domain::{PaymentRecord, PaymentStatus, Payments};
+use crate::domain::{PaymentRecord, PaymentStatus, PaymentTokens, Payments};
 
 #[derive(Debug, Clone)]
 pub struct PaymentsTable(pub Table);
@@ -73,5 +75,15 @@ impl Payments for PaymentsTable {
     async fn release(&self, order_id: &str, status: PaymentStatus, lease_until: i64) -> Result<(), TableError> {
         let released = Change::new("SET lease_until = :released").value(":released", number(0));
         self.0.update::<PaymentRecord>(order_id, &held_by(released, status, lease_until)).await.map(drop)
+    }
+}
+
+impl PaymentTokens for PaymentTokensTable {
+    async fn token(&self, order_id: &str) -> Result<Option<String>, TableError> {
+        Ok(self.live(order_id, now_ms() / 1000).await?.map(|t| t.token))
+    }
+
+    async fn forget(&self, order_id: &str) -> Result<(), TableError> {
+        PaymentTokensTable::forget(self, order_id).await
     }
 }

@@ -6,4 +6,6 @@ pub mod domain;
 pub mod dynamodb;
 pub mod gateway;
 
-pub use domain::{Charge, HANDLES, PUBLISHES, Payment, PaymentGateway, PaymentRecord, PaymentStatus, Payments};
+pub use domain::{
+    Charge, HANDLES, PUBLISHES, Payment, PaymentGateway, PaymentRecord, PaymentStatus, PaymentTokens, Payments,
+};

@@ -2,6 +2,7 @@ use shopsphere_messaging::SqsFunction;
 use shopsphere_payment::Payment;
 use shopsphere_payment::dynamodb::PaymentsTable;
 use shopsphere_payment::gateway::{DynamoDbLedger, SimulatedGateway};
+use shopsphere_payment_tokens::PaymentTokensTable;
 use shopsphere_runtime::dynamodb::Table;
 use shopsphere_runtime::{env_or, env_var};
 
@@ -11,6 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = shopsphere_runtime::sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let payments = PaymentsTable::new(dynamodb.clone(), env_var("PAYMENTS_TABLE")?);
+    let tokens = PaymentTokensTable::new(dynamodb.clone(), env_var("PAYMENT_TOKENS_TABLE")?);
     let ledger = DynamoDbLedger(Table::new(dynamodb, env_var("PROVIDERS_TABLE")?, "id"));
     let gateway = SimulatedGateway {
         limit: env_or("PAYMENT_LIMIT", 100_000)?,
@@ -18,5 +20,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ledger,
     };
     let table = payments.0.clone();
-    SqsFunction::from_env(&config, Payment { payments, gateway })?.warming(&table).run().await
+    SqsFunction::from_env(&config, Payment { payments, gateway, tokens })?.warming(&table).run().await
 }

@@ -9,7 +9,7 @@ use shopsphere_shipping::ShipmentStatus;
 use support::{InMemoryShipments, consumer};
 
 fn updated(order_id: &str) -> shopsphere_events::Envelope {
-    let order = samples::order_created(order_id, "tok_visa");
+    let order = samples::order_created(order_id);
     samples::inventory_updated(&samples::payment_processed(&order), &order)
 }
 

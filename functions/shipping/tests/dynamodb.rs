@@ -14,7 +14,7 @@ use shopsphere_shipping::domain::Shipments;
 use shopsphere_shipping::dynamodb::ShipmentsTable;
 
 fn shipment() -> Shipment {
-    let order = samples::order_created("o-1", "tok_visa");
+    let order = samples::order_created("o-1");
     let updated = samples::inventory_updated(&samples::payment_processed(&order), &order);
     let Event::InventoryUpdated(u) = &updated.data else { unreachable!() };
     Shipment::for_order(&updated, u)

@@ -1,7 +1,8 @@
 //! The eight event types of the saga and their v1 payloads.
 //!
 //! Events tell the whole story: every payload carries what any consumer needs
-//! (customer email, lines, amounts, reasons), so no consumer calls back.
+//! (customer email, lines, amounts, reasons), so no consumer calls back. No
+//! secret: the payment token stays in the payment-tokens table.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -207,6 +208,8 @@ pub struct StockShortfall {
 }
 
 /// An order was accepted by the Order service (published by order-outbox).
+/// It carries no payment token: payment reads the order's token from the
+/// payment-tokens table, where order-api deposited it with the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderCreated {
     pub order_id: String,
@@ -216,8 +219,6 @@ pub struct OrderCreated {
     #[schemars(length(min = 1, max = 99))]
     pub lines: Vec<OrderLine>,
     pub total: Money,
-    /// Opaque token from the client's payment form (never card data).
-    pub payment_token: String,
 }
 
 /// The customer was charged.

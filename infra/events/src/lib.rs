@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod decode;
 pub mod envelope;
+pub mod redact;
 pub mod samples;
 pub mod schemas;
 pub mod trace;
@@ -16,6 +17,7 @@ pub use catalog::{
 };
 pub use decode::{DecodeError, decode_envelope, decode_sqs_body};
 pub use envelope::{Envelope, RootCause, derived_event_id};
+pub use redact::{redact_text, redact_value};
 pub use trace::TraceParent;
 
 /// Whether retrying can help: the one distinction every failure path makes.

@@ -10,7 +10,7 @@ pub fn eur(amount: i64) -> Money {
 }
 
 /// `OrderCreated` for `order_id`: 2 × SKU-MUG at 12.50 and 1 × SKU-TEE at 20.00.
-pub fn order_created(order_id: &str, payment_token: &str) -> Envelope {
+pub fn order_created(order_id: &str) -> Envelope {
     let lines = vec![
         OrderLine { sku: "SKU-MUG".into(), name: "Mug".into(), qty: 2, unit_price: 1250, line_total: 2500 },
         OrderLine { sku: "SKU-TEE".into(), name: "T-shirt".into(), qty: 1, unit_price: 2000, line_total: 2000 },
@@ -22,7 +22,6 @@ pub fn order_created(order_id: &str, payment_token: &str) -> Envelope {
             email: "ada@example.com".into(),
             lines,
             total: eur(4500),
-            payment_token: payment_token.into(),
         },
         RootCause { correlation_id: format!("req-{order_id}"), causation_id: order_id.into(), traceparent: None },
         sample_time(),
@@ -118,7 +117,7 @@ pub fn shipping_failed(updated: &Envelope, order: &Envelope) -> Envelope {
 /// Every event of the happy path and of the failure paths, in saga order
 /// (a ShippingFailed last: it is not part of one saga with OrderShipped).
 pub fn whole_saga(order_id: &str) -> Vec<Envelope> {
-    let order = order_created(order_id, "tok_visa");
+    let order = order_created(order_id);
     let paid = payment_processed(&order);
     let updated = inventory_updated(&paid, &order);
     let failed = inventory_update_failed(&paid, &order);

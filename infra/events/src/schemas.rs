@@ -25,7 +25,7 @@ pub fn catalog_markdown() -> String {
         "# Event catalog\n\n\
          Generated from `infra/events/schemas/` by `make schemas`; do not edit by hand.\n\
          Every event travels in the envelope of [ADR 0001](adr/0001-event-envelope.md);\n\
-         one SNS topic per type (`shopsphere-<stage>-<Type>`). Payload fields marked * are required.\n\n\
+         one SNS topic per type (`<stack>-<Type>`, e.g. `shopsphere-dev-OrderCreated`). Payload fields marked * are required.\n\n\
          | event | CloudEvents `type` | `source` | payload (`data`) | what it means | schema |\n\
          |---|---|---|---|---|---|\n",
     );
@@ -53,8 +53,39 @@ pub fn catalog_markdown() -> String {
             t.schema_file_name(),
         ));
     }
+    text.push_str(PERSONAL_DATA);
     text
 }
+
+/// The part of `docs/events.md` the schemas cannot say: what personal data
+/// events carry, and how the payment token left them.
+const PERSONAL_DATA: &str = "
+## Personal data in events
+
+Every payload carries the customer's `email` (the notification service mails
+it; no consumer calls back for it); OrderCreated also carries `customer_id`.
+No event carries a street address or a payment token. What events reach is
+kept as long as its queue (4 days), its DLQ (14 days) or the event archive
+(kept with the data, for replay) keeps it; only the functions subscribed to a
+type and the operators' CLI read them. [docs/security.md](security.md#personal-data-and-tokens)
+says where each item lives and for how long.
+
+## The payment token left OrderCreated
+
+OrderCreated v1 carried `payment_token`; only payment read it. order-api now
+deposits the token in the payment-tokens table, in the transaction that writes
+the order, and payment takes it from there (and deletes it once the charge is
+decided), so the other consumers of OrderCreated, the archive and the DLQs
+never see it. The field was removed without a new major version: removing a
+field is compatible once no consumer reads it, and consumers ignore unknown
+fields, so an OrderCreated published before (redelivered from a DLQ,
+replayed from the archive) still decodes everywhere, its token unread. Its
+order is then either charged already (payment repeats the outcome it
+stored) or has no token on file: payment declines it with
+`payment_token_missing`, so the order ends PAYMENT_FAILED and the customer
+is told. Old events kept with a token are masked where they are printed or
+replayed (`shopsphere_events::redact`: `shopsphere dlq show`, archive reads).
+";
 
 /// The committed catalog page.
 pub fn catalog_doc_path() -> PathBuf {

@@ -17,7 +17,6 @@ fn order_created() -> Envelope {
                 line_total: 2500,
             }],
             total: Money { amount: 2500, currency: "EUR".parse().unwrap() },
-            payment_token: "tok_visa".into(),
         },
         RootCause { correlation_id: "req-1".into(), causation_id: "ord-1".into(), traceparent: None },
         Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap(),
@@ -172,10 +171,9 @@ fn arb_event() -> impl Strategy<Value = Event> {
     let line = (arb_text(), arb_text(), 1u32..1000, any::<i64>(), any::<i64>())
         .prop_map(|(sku, name, qty, unit_price, line_total)| OrderLine { sku, name, qty, unit_price, line_total });
     prop_oneof![
-        (arb_text(), arb_text(), arb_text(), prop::collection::vec(line, 1..4), arb_money(), arb_text()).prop_map(
-            |(order_id, customer_id, email, lines, total, payment_token)| {
-                OrderCreated { order_id, customer_id, email, lines, total, payment_token }.into()
-            }
+        (arb_text(), arb_text(), arb_text(), prop::collection::vec(line, 1..4), arb_money()).prop_map(
+            |(order_id, customer_id, email, lines, total)| OrderCreated { order_id, customer_id, email, lines, total }
+                .into()
         ),
         (arb_text(), arb_text(), arb_text(), arb_money(), arb_items()).prop_map(
             |(order_id, payment_id, email, amount, items)| {
@@ -262,4 +260,16 @@ proptest! {
         let body = with(as_value(&order_created()), |o| { o.insert(field.into(), value); });
         let _ = decode_sqs_body(&body);
     }
+}
+
+#[test]
+fn an_order_created_published_with_a_payment_token_still_decodes_and_drops_it() {
+    // Events from before OrderCreated lost its payment_token, redelivered
+    // from a DLQ or replayed from the archive: the field is unknown now.
+    let current = order_created();
+    let mut old: Value = serde_json::from_str(&current.to_json()).unwrap();
+    old["data"]["payment_token"] = json!("tok_visa");
+    let decoded = decode_sqs_body(&old.to_string()).expect("an old OrderCreated decodes");
+    assert_eq!(decoded, current);
+    assert!(!decoded.to_json().contains("tok_visa"), "re-serialized, it carries no token");
 }

@@ -32,7 +32,7 @@ fn attr(
 }
 
 fn update_failed(order: &str) -> Envelope {
-    let created = shopsphere_events::samples::order_created(order, "tok_visa");
+    let created = shopsphere_events::samples::order_created(order);
     shopsphere_events::samples::inventory_update_failed(
         &shopsphere_events::samples::payment_processed(&created),
         &created,

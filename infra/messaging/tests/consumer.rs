@@ -27,7 +27,7 @@ impl Service for &Shipper {
         if let Some((_, stored)) = rows.iter().find(|(order, _)| *order == event.subject) {
             return Ok(Outcome::Repeat(stored.0.clone()));
         }
-        let order = samples::order_created(&event.subject, "tok_visa");
+        let order = samples::order_created(&event.subject);
         let shipped = StoredEvents(vec![samples::order_shipped(event, &order)]);
         rows.push((event.subject.clone(), shipped.clone()));
         Ok(Outcome::Applied(shipped.0))
@@ -50,7 +50,7 @@ async fn a_repeat_republishes_the_stored_event_with_its_id() {
 async fn a_type_the_service_does_not_handle_is_a_wiring_error() {
     let shipper = Shipper::default();
     let c = Consumer::in_memory(&shipper);
-    let err = c.handle(samples::order_created("o-2", "tok_visa"), Deadline::default()).await.unwrap_err();
+    let err = c.handle(samples::order_created("o-2"), Deadline::default()).await.unwrap_err();
     assert!(matches!(&err, HandlerError::Permanent { code, .. } if code == "unexpected_event_type"), "{err}");
 }
 
@@ -93,7 +93,7 @@ impl Service for &Brownout {
 
     async fn give_up(&self, event: &Envelope, why: &str, _: Deadline) -> Result<Option<Outcome>, HandlerError> {
         self.gave_up.lock().unwrap().push(why.to_owned());
-        let created = samples::order_created(&event.subject, "tok_visa");
+        let created = samples::order_created(&event.subject);
         let paid = samples::payment_processed(&created);
         Ok(Some(Outcome::Applied(vec![samples::inventory_update_failed(&paid, &created)])))
     }
@@ -130,8 +130,7 @@ async fn a_wiring_error_is_not_the_orders_failure() {
     let brownout = Brownout::default();
     let c = Consumer::in_memory(&brownout);
     let last = BatchProcessor::new(InMemoryQueue::default(), ProcessorConfig::default());
-    let response =
-        c.handle_batch(&last, sqs_batch(&samples::order_created("o-6", "tok_visa")), Deadline::default()).await;
+    let response = c.handle_batch(&last, sqs_batch(&samples::order_created("o-6")), Deadline::default()).await;
     assert!(response.batch_item_failures.is_empty());
     assert!(brownout.gave_up.lock().unwrap().is_empty(), "no give-up for an event that reached the wrong queue");
     assert!(c.publisher.published().is_empty());

@@ -117,9 +117,6 @@ pub struct OrderView {
     #[serde(default)]
     pub lines: Vec<OrderLine>,
     pub total: Money,
-    /// Kept for the outbox's OrderCreated; never returned by the API.
-    #[serde(default)]
-    pub payment_token: String,
     #[serde(default)]
     pub correlation_id: String,
     #[serde(default)]
@@ -177,7 +174,6 @@ impl OrderView {
             email: email_of(&event.data).to_owned(),
             lines: vec![],
             total: amount_of(&event.data).unwrap_or(zero),
-            payment_token: String::new(),
             correlation_id: event.correlationid.clone(),
             traceparent: None,
             created_at: event.time.to_rfc3339(),

@@ -337,6 +337,18 @@ impl Table {
         Ok(())
     }
 
+    /// Delete the row at `key`, if there is one.
+    pub async fn delete(&self, key: &str) -> Result<(), TableError> {
+        self.client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(self.key_of(key)))
+            .send()
+            .await
+            .map_err(|e| TableError::of_sdk(&self.name, e))?;
+        Ok(())
+    }
+
     fn not_exists(&self) -> String {
         format!("attribute_not_exists({})", self.key)
     }

@@ -1,7 +1,10 @@
-//! The wiring rules template.yaml must keep (issue 4/8): subscriptions equal
-//! what each consumer declares, one publisher per topic, a DLQ with the
-//! MaxReceiveCount parameter and an alarm for every queue, one role per
-//! function, no wildcard resources beyond X-Ray and logs, encryption at rest.
+//! The wiring rules template.yaml must keep: subscriptions equal what each
+//! consumer declares, one publisher per topic, a DLQ with the MaxReceiveCount
+//! parameter and an alarm for every queue, one role of its own per function,
+//! a log group and error/throttle alarms per function, encryption at rest, an
+//! explicit deletion policy on every table and key, an authorizer (or an
+//! explicit `NONE`) on every HTTP API route. What is deployed (the
+//! processed template) is checked by [`crate::least_privilege`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,8 +23,6 @@ pub struct Declared {
 
 const FUNCTION: &str = "AWS::Serverless::Function";
 const QUEUE: &str = "AWS::SQS::Queue";
-/// Actions AWS only grants on `*`.
-const WILDCARD_ONLY_PREFIXES: [&str; 2] = ["xray:", "logs:"];
 
 fn topic_type(logical_id: &str) -> Option<EventType> {
     EventType::ALL.into_iter().find(|t| logical_id == format!("{}Topic", t.name()))
@@ -31,16 +32,34 @@ fn strs(v: &Value) -> Vec<&str> {
     one_or_many(v).into_iter().filter_map(Value::as_str).collect()
 }
 
-/// Every statement of a function's inline policies.
-fn statements(function: &crate::Resource) -> Vec<&Value> {
-    function
-        .prop("Policies")
+/// The role resource a function runs as (`Role: !GetAtt X.Arn`).
+fn role<'a>(t: &'a Template, function: &crate::Resource) -> Option<(&'a str, &'a crate::Resource)> {
+    let (id, _) = function.prop("Role").and_then(getatt_target)?;
+    t.resources.get_key_value(id).map(|(id, r)| (id.as_str(), r))
+}
+
+/// Every statement of a function's role's inline policies.
+fn statements<'a>(t: &'a Template, function: &crate::Resource) -> Vec<&'a Value> {
+    let Some((_, role)) = role(t, function) else { return vec![] };
+    role.prop("Policies")
         .map(one_or_many)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|p| p.get("Statement"))
+        .filter_map(|p| p.get("PolicyDocument")?.get("Statement"))
         .flat_map(one_or_many)
         .collect()
+}
+
+/// Whether an alarm watches `metric` of `function` and notifies the AlarmTopic.
+fn function_alarmed(t: &Template, function: &str, metric: &str) -> bool {
+    t.of_kind("AWS::CloudWatch::Alarm").any(|(_, a)| {
+        a.prop("MetricName").and_then(Value::as_str) == Some(metric)
+            && a.prop("Dimensions")
+                .map(one_or_many)
+                .unwrap_or_default()
+                .iter()
+                .any(|d| d.get("Value").and_then(ref_target) == Some(function))
+    })
 }
 
 /// The queues a function's SQS event sources read.
@@ -104,9 +123,40 @@ pub fn check(t: &Template, declared: &[Declared]) -> Vec<String> {
         for q in &queues {
             consumer_queues.push((q.to_string(), id.to_string(), timeout(t, f)));
         }
+        // Its own role, its own log group, its alarms.
+        match role(t, f) {
+            Some((role_id, role)) if role.kind == "AWS::IAM::Role" => {
+                if let Some(other) = roles.insert(role_id.to_owned(), id.to_string()) {
+                    problems.push(format!("{id} shares its role with {other}"));
+                }
+            }
+            _ => problems.push(format!("{id}: no Role of its own in the template (SAM would attach managed policies)")),
+        }
+        if f.prop("Policies").is_some() {
+            problems.push(format!("{id}: Policies beside Role are ignored by SAM: put the statements in its role"));
+        }
+        match f.prop("LoggingConfig").and_then(|l| l.get("LogGroup")).and_then(ref_target) {
+            Some(group) => match t.resources.get(group) {
+                Some(g) if g.kind == "AWS::Logs::LogGroup" && g.prop("RetentionInDays").is_some() => {
+                    if !statements(t, f).iter().any(|s| {
+                        s.get("Resource").and_then(getatt_target) == Some((group, "Arn"))
+                            && s.get("Action").map(strs).unwrap_or_default().contains(&"logs:PutLogEvents")
+                    }) {
+                        problems.push(format!("{id}: its role may not write to its log group {group}"));
+                    }
+                }
+                _ => problems.push(format!("{id}: LoggingConfig.LogGroup {group} is not a log group with retention")),
+            },
+            None => problems.push(format!("{id}: no LoggingConfig.LogGroup")),
+        }
+        for metric in ["Errors", "Throttles"] {
+            if !function_alarmed(t, id, metric) {
+                problems.push(format!("{id}: no {metric} alarm"));
+            }
+        }
         // Publishing rights equal declared publishes.
         let mut published = BTreeSet::new();
-        for s in statements(f) {
+        for s in statements(t, f) {
             let actions = s.get("Action").map(strs).unwrap_or_default();
             let resources: Vec<&Value> = s.get("Resource").map(one_or_many).unwrap_or_default();
             if actions.contains(&"sns:Publish") {
@@ -120,20 +170,13 @@ pub fn check(t: &Template, declared: &[Declared]) -> Vec<String> {
                     }
                 }
             }
-            if resources.iter().any(|r| r.as_str() == Some("*"))
-                && !actions.iter().all(|a| WILDCARD_ONLY_PREFIXES.iter().any(|p| a.starts_with(p)))
-            {
-                problems.push(format!("{id}: Resource \"*\" for {actions:?}"));
+            if let Some(wildcard) = crate::least_privilege::wildcard_grant(s) {
+                problems.push(format!("{id}: {wildcard}"));
             }
         }
         let publishes: BTreeSet<EventType> = d.publishes.iter().copied().collect();
         if published != publishes {
             problems.push(format!("{id}: may publish {published:?} but its crate publishes {publishes:?}"));
-        }
-        if let Some(role) = f.prop("Role")
-            && let Some(other) = roles.insert(format!("{role:?}"), id.to_string())
-        {
-            problems.push(format!("{id} shares its role with {other}"));
         }
     }
     for t_type in EventType::ALL {
@@ -206,6 +249,24 @@ pub fn check(t: &Template, declared: &[Declared]) -> Vec<String> {
             problems.push(format!("{dlq}: dead-letter queue without an alarm"));
         }
     }
+    // Every alarm notifies the AlarmTopic.
+    for (id, a) in t.of_kind("AWS::CloudWatch::Alarm") {
+        let actions = a.prop("AlarmActions").map(one_or_many).unwrap_or_default();
+        if !actions.iter().any(|v| ref_target(v) == Some("AlarmTopic")) {
+            problems.push(format!("{id}: does not notify the AlarmTopic"));
+        }
+    }
+    // Data kept or not, said of each table and key.
+    for (id, r) in &t.resources {
+        if matches!(r.kind.as_str(), "AWS::DynamoDB::Table" | "AWS::KMS::Key") {
+            let raw = &t.raw["Resources"][id.as_str()];
+            for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+                if raw.get(policy).and_then(Value::as_str).is_none() {
+                    problems.push(format!("{id}: no {policy}"));
+                }
+            }
+        }
+    }
     // Encryption at rest.
     for (id, r) in &t.resources {
         let encrypted = match r.kind.as_str() {
@@ -223,5 +284,29 @@ pub fn check(t: &Template, declared: &[Declared]) -> Vec<String> {
             problems.push(format!("{id}: not encrypted at rest"));
         }
     }
+    problems.extend(open_routes(t));
     problems
+}
+
+/// HTTP API routes that no authorizer guards and that do not say they are
+/// public (`Auth: Authorizer: NONE`): `sam deploy --guided` stops at each.
+fn open_routes(t: &Template) -> Vec<String> {
+    let mut open = Vec::new();
+    for (id, f) in t.of_kind(FUNCTION) {
+        let Some(Value::Mapping(events)) = f.prop("Events") else { continue };
+        for (name, event) in events {
+            if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
+                continue;
+            }
+            let props = event.get("Properties");
+            let own = props.and_then(|p| p.get("Auth")).and_then(|a| a.get("Authorizer"));
+            let api = props.and_then(|p| p.get("ApiId")).and_then(ref_target).and_then(|a| t.resources.get(a));
+            let default = api.and_then(|a| a.prop("Auth")).and_then(|a| a.get("DefaultAuthorizer"));
+            if own.or(default).is_none() {
+                let name = name.as_str().unwrap_or_default();
+                open.push(format!("{id}.Events.{name}: an HttpApi route without an authorizer (or Authorizer: NONE)"));
+            }
+        }
+    }
+    open
 }

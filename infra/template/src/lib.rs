@@ -1,11 +1,13 @@
 //! template.yaml as data: its resources, with CloudFormation's short tags
 //! (`!Ref`, `!GetAtt`, `!Sub`...) and long forms (`Ref`, `Fn::GetAtt`) read
 //! alike, and the wiring checks (`check`) that keep it consistent with the
-//! event types each function's crate declares, and (`features`) that the
-//! function binaries tested are the ones shipped.
+//! event types each function's crate declares, (`least_privilege`) that
+//! what SAM deploys grants no more than the functions need, and (`features`)
+//! that the function binaries tested are the ones shipped.
 
 pub mod check;
 pub mod features;
+pub mod least_privilege;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -116,6 +118,16 @@ fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Value> {
     }
 }
 
+/// The argument of intrinsic `name` (`If`, `Equals`, `Sub`...) in either form:
+/// `!If [...]` or `{Fn::If: [...]}` (`Condition` and `Ref` have no `Fn::`).
+pub fn intrinsic<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    let long = match name {
+        "Ref" | "Condition" => name.to_owned(),
+        other => format!("Fn::{other}"),
+    };
+    tagged(v, name).or_else(|| v.as_mapping().filter(|m| m.len() == 1).and_then(|_| v.get(long.as_str())))
+}
+
 /// The logical id a value refers to with `!Ref X` / `{Ref: X}`.
 pub fn ref_target(v: &Value) -> Option<&str> {
     tagged(v, "Ref").or_else(|| v.get("Ref")).and_then(Value::as_str)
@@ -160,5 +172,18 @@ mod tests {
         assert_eq!(ref_target(a.prop("L").unwrap()), Some("B"));
         assert_eq!(getatt_target(a.prop("G").unwrap()), Some(("B", "Arn")));
         assert_eq!(getatt_target(a.prop("H").unwrap()), Some(("B", "Arn")));
+    }
+
+    #[test]
+    fn intrinsics_read_alike_in_both_forms() {
+        let t = Template::parse(
+            "Resources:\n  A:\n    Type: X\n    Properties:\n      S: !If [C, a, b]\n      L: {Fn::If: [C, a, b]}\n      N: !Condition C\n",
+        )
+        .unwrap();
+        let a = &t.resources["A"];
+        assert_eq!(intrinsic(a.prop("S").unwrap(), "If"), intrinsic(a.prop("L").unwrap(), "If"));
+        assert_eq!(intrinsic(a.prop("S").unwrap(), "If").and_then(Value::as_sequence).map(Vec::len), Some(3));
+        assert_eq!(intrinsic(a.prop("N").unwrap(), "Condition").and_then(Value::as_str), Some("C"));
+        assert_eq!(intrinsic(a.prop("S").unwrap(), "Sub"), None);
     }
 }

@@ -89,8 +89,7 @@ fn a_hard_coded_max_receive_count_is_reported() {
 #[test]
 fn a_second_publisher_of_a_topic_is_reported() {
     let mut t = template();
-    let shipping = t.resources.get_mut("ShippingFunction").unwrap();
-    let statements = shipping.properties["Policies"][0]["Statement"].as_sequence_mut().unwrap();
+    let statements = role_statements(&mut t, "ShippingFunctionRole");
     let grant = "Effect: Allow\nAction: sns:Publish\nResource: !Ref PaymentProcessedTopic\n";
     statements.push(serde_yaml_ng::from_str(grant).unwrap());
     assert_reports(&t, "topic PaymentProcessed: published by");
@@ -105,12 +104,61 @@ fn a_dlq_without_alarm_is_reported() {
 }
 
 #[test]
+fn an_http_api_route_without_an_authorizer_is_reported() {
+    let mut t = template();
+    t.resources.get_mut("HttpApi").unwrap().properties["Auth"].as_mapping_mut().unwrap().remove("DefaultAuthorizer");
+    assert_reports(&t, "OrderApiFunction.Events.PlaceOrder: an HttpApi route without an authorizer");
+    let problems = check(&t, &declared());
+    assert!(!problems.iter().any(|p| p.contains("ListProducts")), "Authorizer: NONE is a choice: {problems:?}");
+}
+
+#[test]
 fn a_wildcard_resource_is_reported() {
     let mut t = template();
-    let f = t.resources.get_mut("AnalyticsFunction").unwrap();
-    let statements = f.properties["Policies"][0]["Statement"].as_sequence_mut().unwrap();
+    let statements = role_statements(&mut t, "AnalyticsFunctionRole");
     statements.push(serde_yaml_ng::from_str("Effect: Allow\nAction: dynamodb:Scan\nResource: \"*\"\n").unwrap());
-    assert_reports(&t, "AnalyticsFunction: Resource \"*\"");
+    assert_reports(&t, "AnalyticsFunction: Allow [\"dynamodb:Scan\"] on Resource \"*\"");
+}
+
+fn role_statements<'a>(t: &'a mut Template, role: &str) -> &'a mut Vec<Value> {
+    let role = t.resources.get_mut(role).unwrap();
+    role.properties["Policies"][0]["PolicyDocument"]["Statement"].as_sequence_mut().unwrap()
+}
+
+#[test]
+fn a_function_without_a_role_of_its_own_is_reported() {
+    let mut t = template();
+    t.resources.get_mut("PaymentFunction").unwrap().properties.as_mapping_mut().unwrap().remove("Role");
+    assert_reports(&t, "PaymentFunction: no Role of its own");
+}
+
+#[test]
+fn policies_beside_a_role_are_reported() {
+    let mut t = template();
+    let policies = serde_yaml_ng::from_str("- Statement: []").unwrap();
+    t.resources.get_mut("PaymentFunction").unwrap().properties["Policies"] = policies;
+    assert_reports(&t, "PaymentFunction: Policies beside Role are ignored");
+}
+
+#[test]
+fn a_function_that_may_not_write_its_log_group_is_reported() {
+    let mut t = template();
+    role_statements(&mut t, "InventoryFunctionRole").retain(|s| s["Sid"].as_str() != Some("OwnLogGroup"));
+    assert_reports(&t, "InventoryFunction: its role may not write to its log group InventoryLogGroup");
+}
+
+#[test]
+fn a_function_without_its_errors_alarm_is_reported() {
+    let mut t = template();
+    assert!(t.resources.remove("ShippingErrorsAlarm").is_some());
+    assert_reports(&t, "ShippingFunction: no Errors alarm");
+}
+
+#[test]
+fn a_table_without_a_deletion_policy_is_reported() {
+    let mut t = template();
+    t.raw["Resources"]["OrdersTable"].as_mapping_mut().unwrap().remove("DeletionPolicy");
+    assert_reports(&t, "OrdersTable: no DeletionPolicy");
 }
 
 #[test]

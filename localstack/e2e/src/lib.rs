@@ -1,5 +1,5 @@
-//! One ShopSphere per test: a fresh stack of template.yaml (its own Stage, so
-//! its own topics, queues and tables), stock seeded, on one of two engines:
+//! One ShopSphere per test: a fresh stack of template.yaml (its own stack
+//! name, so its own topics, queues and tables), stock seeded, on one of two engines:
 //! - the local host (default): LocalStack with the functions off, the
 //!   project's host running the real release binaries against it. Dropping
 //!   the shop kills the host by PID; its function processes die with it
@@ -9,21 +9,39 @@
 //!   bootstraps and polling the queues; consumers are driven through the
 //!   Lambda API and logs read from CloudWatch Logs. Dropping the shop
 //!   deletes the stack.
+//!
+//! On both, the API trusts the shop's own JWT issuer (the template's
+//! AuthIssuer and AuthAudience parameters), which the harness serves on a
+//! local port: the engine's JWT authorizer fetches its JWKS as API Gateway
+//! does, and every request to the order routes carries a token it signs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
+use shopsphere_local::jwt::{LocalIssuer, SigningKey};
 use shopsphere_localstack_tests::{Emulator, emulator, endpoint};
 use shopsphere_notification::provider::{MailRecord, mail_key};
 use shopsphere_payment::gateway::{FlakyAttempts, GatewayRecord, charge_key, flaky_key};
+use shopsphere_payment_tokens::{PaymentToken, PaymentTokensTable};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// One signing key for every shop of the process (each shop's issuer has
+/// its own URL, so a verifier's JWKS cache never mixes runs).
+static SIGNING_KEY: LazyLock<Arc<SigningKey>> =
+    LazyLock::new(|| Arc::new(SigningKey::generate().expect("an RSA key pair")));
+
+/// The audience the shops' tokens carry (the stack's AuthAudience).
+pub const AUDIENCE: &str = "shopsphere-e2e";
+
+/// The customer the harness places and reads orders as.
+pub const CUSTOMER: &str = "cus-e2e";
 
 /// Whole stacks at once on 2 cores: more only makes each slower.
 static SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(3));
@@ -68,6 +86,8 @@ pub struct Shop {
     pub emu: Emulator,
     pub http: reqwest::Client,
     pub engine: Engine,
+    /// The JWT issuer the stack's API trusts.
+    pub issuer: Arc<LocalIssuer>,
     _slot: SemaphorePermit<'static>,
 }
 
@@ -158,11 +178,16 @@ impl Shop {
         let emu = emulator().await;
         let stage = format!("e2e{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let stack = format!("shopsphere-{stage}");
+        let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let issuer = LocalIssuer::serve(any_port, &format!("e2e/{stage}"), AUDIENCE, SIGNING_KEY.clone())
+            .await
+            .expect("serve the shop's JWT issuer");
+        let mut parameters: Vec<(String, String)> =
+            parameters.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        parameters.push(("AuthIssuer".into(), issuer.url.clone()));
+        parameters.push(("AuthAudience".into(), AUDIENCE.into()));
         let (engine, api, outputs) = if on_ministack() {
             // The functions reach the proxy through the template's EndpointUrl.
-            let mut parameters: Vec<(String, String)> =
-                parameters.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-            parameters.push(("Stage".into(), stage.clone()));
             if let Some(proxy) = &proxy {
                 parameters.push(("EndpointUrl".into(), proxy.endpoint.clone()));
             }
@@ -174,9 +199,10 @@ impl Shop {
             (Engine::MiniStack(deployment), api, outputs)
         } else {
             let upstream = proxy.as_ref().map_or_else(endpoint, |p| p.endpoint.clone());
-            start_host(&stack, &stage, &upstream, parameters, crash_points).await
+            start_host(&stack, &stage, &upstream, &parameters, crash_points).await
         };
-        let shop = Shop { proxy, stage, api, outputs, emu, http: reqwest::Client::new(), engine, _slot: slot };
+        let http = reqwest::Client::new();
+        let shop = Shop { proxy, stage, api, outputs, emu, http, engine, issuer, _slot: slot };
         shop.seed().await;
         shop
     }
@@ -204,42 +230,83 @@ impl Shop {
         self.outputs.get(key).unwrap_or_else(|| panic!("the stack has no output {key}"))
     }
 
-    /// POST /orders; the status and JSON body.
+    /// A token the stack's API accepts for customer `subject`.
+    pub fn token(&self, subject: &str) -> String {
+        self.issuer.token(subject)
+    }
+
+    /// POST /orders as [`CUSTOMER`]; the status and JSON body.
     pub async fn place(&self, order: &Value, idempotency_key: Option<&str>) -> (u16, Value) {
+        self.place_with(Some(&self.token(CUSTOMER)), order, idempotency_key).await
+    }
+
+    /// POST /orders with `token` as its bearer token (none: no Authorization
+    /// header); the status and JSON body.
+    pub async fn place_with(&self, token: Option<&str>, order: &Value, idempotency_key: Option<&str>) -> (u16, Value) {
         let mut request = self.http.post(format!("{}/orders", self.api)).json(order);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
         let response = request.send().await.expect("POST /orders");
         let status = response.status().as_u16();
         (status, response.json().await.expect("a JSON body"))
     }
 
-    /// POST /orders that must be accepted; the order id.
+    /// POST /orders as [`CUSTOMER`] that must be accepted; the order id.
     pub async fn place_ok(&self, order: &Value) -> String {
-        let (status, body) = self.place(order, Some(&uuid::Uuid::new_v4().to_string())).await;
+        self.place_ok_as(CUSTOMER, order).await
+    }
+
+    /// POST /orders as customer `subject` that must be accepted; the order id.
+    pub async fn place_ok_as(&self, subject: &str, order: &Value) -> String {
+        let key = uuid::Uuid::new_v4().to_string();
+        let (status, body) = self.place_with(Some(&self.token(subject)), order, Some(&key)).await;
         assert_eq!(status, 202, "{body}");
         body["order_id"].as_str().expect("order_id").to_owned()
+    }
+
+    /// GET /orders/{id} with `token` (none: no Authorization header); the
+    /// status and JSON body.
+    pub async fn get_order_with(&self, token: Option<&str>, id: &str) -> (u16, Value) {
+        let mut request = self.http.get(format!("{}/orders/{id}", self.api));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("GET /orders/{id}");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
     }
 
     pub async fn order(&self, id: &str) -> Value {
         self.order_if_any(id).await.unwrap_or_else(|| panic!("GET /orders/{id}: 404"))
     }
 
-    /// The order, or `None` on a 404.
+    /// The order (placed as [`CUSTOMER`]), or `None` on a 404.
     pub async fn order_if_any(&self, id: &str) -> Option<Value> {
-        let response = self.http.get(format!("{}/orders/{id}", self.api)).send().await.expect("GET /orders/{id}");
-        match response.status().as_u16() {
-            404 => None,
-            200 => Some(response.json().await.expect("a JSON body")),
-            other => panic!("GET /orders/{id}: {other}"),
+        self.order_of(CUSTOMER, id).await
+    }
+
+    /// Customer `subject`'s order, or `None` on a 404.
+    pub async fn order_of(&self, subject: &str, id: &str) -> Option<Value> {
+        match self.get_order_with(Some(&self.token(subject)), id).await {
+            (404, _) => None,
+            (200, order) => Some(order),
+            (other, body) => panic!("GET /orders/{id}: {other} {body}"),
         }
     }
 
     /// Wait until the order is in `status` (a final one: it will not move on).
     pub async fn settles(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        self.settles_as(CUSTOMER, id, status, timeout).await
+    }
+
+    /// [`Shop::settles`] for an order customer `subject` placed.
+    pub async fn settles_as(&self, subject: &str, id: &str, status: &str, timeout: Duration) -> Value {
         eventually(&format!("order {id} to be {status}"), timeout, || async {
-            self.order_if_any(id).await.filter(|order| order["status"] == status)
+            self.order_of(subject, id).await.filter(|order| order["status"] == status)
         })
         .await
     }
@@ -526,6 +593,14 @@ impl Shop {
             assert!(out.failed.is_empty(), "{:?}", out.failed);
         }
     }
+
+    /// Deposit `token` for `order_id`, as order-api does with a new order:
+    /// for an OrderCreated sent straight to a queue, which payment charges with it.
+    pub async fn deposit_payment_token(&self, order_id: &str, token: &str) {
+        let tokens = PaymentTokensTable::new(self.emu.dynamodb.clone(), self.output("PaymentTokensTableName"));
+        let deposit = PaymentToken::new(order_id, token, shopsphere_runtime::now_ms() / 1000);
+        tokens.0.put(&deposit).await.expect("deposit a payment token");
+    }
 }
 
 /// `shopsphere-local up` for the stack; (engine, API URL, outputs) from its ready line.
@@ -533,7 +608,7 @@ async fn start_host(
     stack: &str,
     stage: &str,
     upstream: &str,
-    parameters: &[(&str, &str)],
+    parameters: &[(String, String)],
     crash_points: bool,
 ) -> (Engine, String, HashMap<String, String>) {
     let host_binary = bin_dir().join("shopsphere-local");
@@ -542,7 +617,7 @@ async fn start_host(
     let mut command = Command::new(&host_binary);
     command
         .current_dir(root())
-        .args(["up", "--stack", stack, "--stage", stage, "--api-port", "0"])
+        .args(["up", "--stack", stack, "--api-port", "0"])
         .arg("--bin-dir")
         .arg(function_bin_dir())
         .arg("--logs")
@@ -575,10 +650,9 @@ async fn start_host(
     (Engine::LocalHost(LocalHost { process, control: text("control"), logs }), text("api"), outputs)
 }
 
-/// A valid order for the seeded catalog.
+/// A valid order for the seeded catalog (its customer is the token's subject).
 pub fn order(token: &str, items: &[(&str, u32)]) -> Value {
     json!({
-        "customer_id": "cus-e2e",
         "email": "e2e@example.com",
         "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "qty": qty})).collect::<Vec<_>>(),
         "payment_token": token,

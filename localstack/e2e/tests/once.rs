@@ -28,7 +28,7 @@ async fn repeats(shop: &Shop, function: &str, count: usize) {
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_a_payment_redriven_after_its_idempotency_records_expired_takes_no_stock() {
     let shop = Shop::start(&[("NotificationDelayMs", "0")]).await;
-    let created = samples::order_created(&uuid::Uuid::new_v4().to_string(), "tok_visa");
+    let created = samples::order_created(&uuid::Uuid::new_v4().to_string());
     let paid = envelope_json(&samples::payment_processed(&created));
     shop.send("InventoryQueueUrl", std::slice::from_ref(&paid)).await;
     shop.wait_drained("InventoryQueueUrl", SAGA).await;
@@ -49,7 +49,7 @@ async fn e2e_a_payment_redriven_after_its_idempotency_records_expired_takes_no_s
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_a_notification_repeated_after_expiry_sends_nothing() {
     let shop = Shop::start(&[("NotificationDelayMs", "0")]).await;
-    let created = samples::order_created(&uuid::Uuid::new_v4().to_string(), "tok_visa");
+    let created = samples::order_created(&uuid::Uuid::new_v4().to_string());
     let paid = samples::payment_processed(&created);
     let shipped = samples::order_shipped(&samples::inventory_updated(&paid, &created), &created);
     let event_id = shipped.id.to_string();
@@ -156,7 +156,7 @@ async fn e2e_a_commit_outage_after_a_successful_charge_does_not_charge_again() {
 async fn e2e_an_event_twice_in_one_batch_is_handled_once_without_a_retry() {
     let shop = Shop::start(&[("NotificationDelayMs", "0")]).await;
     shop.control("ShippingFunction", "stop").await;
-    let created = samples::order_created(&uuid::Uuid::new_v4().to_string(), "tok_visa");
+    let created = samples::order_created(&uuid::Uuid::new_v4().to_string());
     let updated = envelope_json(&samples::inventory_updated(&samples::payment_processed(&created), &created));
     shop.send("ShippingQueueUrl", &[updated.clone(), updated]).await;
     shop.control("ShippingFunction", "start").await;

@@ -12,10 +12,13 @@ const SAGA: Duration = Duration::from_secs(120);
 #[tokio::test(flavor = "multi_thread")]
 async fn ops_a_redriven_dlq_message_is_processed_and_the_dlq_is_left_empty() {
     let shop = Shop::start(&[("NotificationDelayMs", "0")]).await;
-    // An order whose OrderCreated was dead-lettered (say, during an outage).
+    // An order whose OrderCreated was dead-lettered (say, during an outage),
+    // published before the payment token left OrderCreated: it still carries one.
     let order_id = uuid::Uuid::new_v4().to_string();
-    let created = serde_json::to_string(&samples::order_created(&order_id, "tok_visa")).unwrap();
-    shop.send("PaymentDLQUrl", &[created]).await;
+    shop.deposit_payment_token(&order_id, "tok_visa").await;
+    let mut created = serde_json::to_value(samples::order_created(&order_id)).unwrap();
+    created["data"]["payment_token"] = "tok_visa".into();
+    shop.send("PaymentDLQUrl", &[created.to_string()]).await;
     let listed = shop.shopsphere(&["dlq", "list"]).await;
     assert!(
         listed.lines().any(|l| l.starts_with("PaymentDLQ ") && l.split_whitespace().nth(1) == Some("1")),
@@ -23,13 +26,19 @@ async fn ops_a_redriven_dlq_message_is_processed_and_the_dlq_is_left_empty() {
     );
     let shown = shop.shopsphere(&["dlq", "show", "PaymentDLQ"]).await;
     assert!(shown.contains(&order_id), "{shown}");
+    assert!(!shown.contains("tok_visa") && shown.contains("[redacted]"), "the token is masked: {shown}");
 
     let moved = shop.shopsphere(&["dlq", "redrive", "PaymentDLQ"]).await;
     assert!(moved.contains("PaymentQueue"), "{moved}");
     eventually("the redriven order's charge", SAGA, || async {
-        shop.rows("PaymentsTableName").await.iter().any(|r| r["order_id"] == order_id.as_str()).then_some(())
+        let rows = shop.rows("PaymentsTableName").await;
+        rows.iter().any(|r| r["order_id"] == order_id.as_str() && r["status"] == "CHARGED").then_some(())
     })
     .await;
+    assert!(
+        shop.rows("PaymentTokensTableName").await.iter().all(|r| r["order_id"] != order_id.as_str()),
+        "the token is deleted once the charge is decided"
+    );
     assert_eq!(shop.depth("PaymentDLQUrl").await, (0, 0));
 }
 

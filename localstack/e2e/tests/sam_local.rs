@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use shopsphere_e2e::{root, seed_catalog};
 use shopsphere_localstack_tests::{Emulator, Queue, attribute, emulator, endpoint};
 use shopsphere_messaging::sqs::DEAD_LETTER_ATTRIBUTES;
+use shopsphere_payment_tokens::PaymentToken;
 use shopsphere_runtime::dynamodb::Table;
 use tokio::process::Command;
 
@@ -122,14 +123,21 @@ async fn every_function_answers_in_a_lambda_container_and_acts_on_localstack() {
     let (env, emu) = (EnvVars::load(), emulator().await);
     seed_catalog(env.get("OrderApiFunction", "CATALOG_TABLE"), env.get("InventoryFunction", "INVENTORY_TABLE")).await;
 
-    // order-api: the order is accepted and its row written.
+    // order-api: the order is accepted and its row written, the customer
+    // the fixture's authorizer claims name (`sub`).
     let answer = invoke(&env, "OrderApiFunction", "events/order-api/post-order.json").await;
     assert_eq!(answer["statusCode"], 202, "{answer}");
     let body: Value = serde_json::from_str(answer["body"].as_str().expect("a body")).expect("a JSON body");
     let order_id = body["order_id"].as_str().expect("order_id");
     let orders = env.get("OrderApiFunction", "ORDERS_TABLE");
     let row = emu.dynamodb.get_item().table_name(orders).key("order_id", attr(order_id)).send().await.expect("get");
-    assert!(row.item.is_some(), "order {order_id} is in {orders}");
+    let row = row.item.unwrap_or_else(|| panic!("order {order_id} is not in {orders}"));
+    assert_eq!(row["customer_id"].as_s().map(String::as_str), Ok("cus-ada"), "the token's subject");
+    // The same request without authorizer claims: 401, no row.
+    let before = count(&emu, orders, "order_id").await;
+    let answer = invoke(&env, "OrderApiFunction", "events/order-api/post-order-unauthenticated.json").await;
+    assert_eq!(answer["statusCode"], 401, "{answer}");
+    assert_eq!(count(&emu, orders, "order_id").await, before);
     let answer = invoke(&env, "OrderApiFunction", "events/order-api/post-order-malformed.json").await;
     assert_eq!(answer["statusCode"], 400, "{answer}");
 
@@ -144,7 +152,11 @@ async fn every_function_answers_in_a_lambda_container_and_acts_on_localstack() {
     .await;
     assert_eq!(event["type"], "shopsphere.order.OrderCreated.v1");
 
-    // payment: charged once, PaymentProcessed published; poison goes to the DLQ with its reason.
+    // payment: charged once with the token order-api deposited for the fixture's
+    // order, PaymentProcessed published; poison goes to the DLQ with its reason.
+    let tokens = Table::new(emu.dynamodb.clone(), env.get("PaymentFunction", "PAYMENT_TOKENS_TABLE"), "order_id");
+    let token = PaymentToken::new(ORDER, "tok_visa", shopsphere_runtime::now_ms() / 1000);
+    tokens.put(&token).await.expect("deposit the fixture order's payment token");
     let event =
         handled_and_published(&env, &emu, "PaymentFunction", "PAYMENT_PROCESSED_TOPIC_ARN", "payment/sqs-sns.json")
             .await;
@@ -248,10 +260,19 @@ impl Drop for StartApi {
     }
 }
 
-async fn request(http: &reqwest::Client, method: reqwest::Method, url: &str, body: Option<&str>) -> (u16, Value) {
+async fn request(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&str>,
+    authorization: Option<&str>,
+) -> (u16, Value) {
     let mut request = http.request(method.clone(), url).header("content-type", "application/json");
     if let Some(body) = body {
         request = request.header("Idempotency-Key", uuid::Uuid::new_v4().to_string()).body(body.to_owned());
+    }
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
     }
     let response = request.send().await.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = response.status().as_u16();
@@ -261,10 +282,16 @@ async fn request(http: &reqwest::Client, method: reqwest::Method, url: &str, bod
     (status, json)
 }
 
+/// `sam local start-api` runs no JWT authorizer ("not supported for local
+/// emulation, requests will not be authorized"): the function gets no
+/// claims, so every order operation is the function's own 401, whatever
+/// Authorization header comes (nothing verified it), and the public catalog
+/// answers. Placing and reading orders in a container is `sam local invoke`
+/// on the fixtures, which carry the claims API Gateway would pass.
 #[tokio::test]
-async fn the_http_api_under_sam_local_start_api_accepts_reads_and_rejects_orders() {
+async fn the_http_api_under_sam_local_start_api_serves_products_and_refuses_orders_without_claims() {
     let env = EnvVars::load();
-    emulator().await;
+    let emu = emulator().await;
     seed_catalog(env.get("OrderApiFunction", "CATALOG_TABLE"), env.get("InventoryFunction", "INVENTORY_TABLE")).await;
     let api = StartApi::start(&env).await;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
@@ -274,15 +301,21 @@ async fn the_http_api_under_sam_local_start_api_accepts_reads_and_rejects_orders
     .expect("JSON");
     let order = fixture["body"].as_str().expect("the fixture's body");
 
-    let (status, body) = request(&http, reqwest::Method::POST, &format!("{}/orders", api.url), Some(order)).await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["order_id"].as_str().expect("order_id");
-    let (status, body) = request(&http, reqwest::Method::GET, &format!("{}/orders/{id}", api.url), None).await;
-    assert_eq!((status, body["order_id"].as_str()), (200, Some(id)), "{body}");
-    let unknown = uuid::Uuid::new_v4();
-    let (status, body) = request(&http, reqwest::Method::GET, &format!("{}/orders/{unknown}", api.url), None).await;
-    assert_eq!(status, 404, "{body}");
-    let (status, body) = request(&http, reqwest::Method::POST, &format!("{}/orders", api.url), Some("{not json")).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "the 400 says why: {body}");
+    let (status, body) = request(&http, reqwest::Method::GET, &format!("{}/products", api.url), None, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["products"].as_array().is_some_and(|p| !p.is_empty()), "{body}");
+    let unverified = Some("Bearer not-checked-by-sam-local");
+    for authorization in [None, unverified] {
+        let url = format!("{}/orders", api.url);
+        let (status, body) = request(&http, reqwest::Method::POST, &url, Some(order), authorization).await;
+        assert_eq!((status, body["title"].as_str()), (401, Some("Unauthorized")), "{body}");
+        let url = format!("{}/orders/{}", api.url, uuid::Uuid::new_v4());
+        let (status, body) = request(&http, reqwest::Method::GET, &url, None, authorization).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let orders = env.get("OrderApiFunction", "ORDERS_TABLE");
+    let before = count(&emu, orders, "order_id").await;
+    let url = format!("{}/orders", api.url);
+    request(&http, reqwest::Method::POST, &url, Some(order), None).await;
+    assert_eq!(count(&emu, orders, "order_id").await, before, "a 401 writes no order");
 }

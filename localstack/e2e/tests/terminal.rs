@@ -132,17 +132,17 @@ async fn e2e_inventory_down_past_the_retry_budget_refunds_the_order() {
 async fn e2e_an_order_created_sns_refused_is_reported_then_republished_and_the_order_completes() {
     let shop = Shop::start_with_proxy(&[("NotificationDelayMs", "0")]).await;
     let proxy = shop.proxy.as_ref().unwrap();
+    // Only this customer's OrderCreated is refused.
+    let customer = "cus-republish";
     proxy.inject(Fault {
         service: "sns".into(),
         action: "Publish".into(),
         table: None,
-        body_contains: Some("cus-republish".into()),
+        body_contains: Some(customer.into()),
         times: u32::MAX,
         answer: FaultAnswer::Invalid,
     });
-    let mut body = order("tok_visa", &[("SKU-CAP", 1)]);
-    body["customer_id"] = "cus-republish".into();
-    let id = shop.place_ok(&body).await;
+    let id = shop.place_ok_as(customer, &order("tok_visa", &[("SKU-CAP", 1)])).await;
 
     // The outbox reports the row with its order id and moves on.
     let reported = dead_letters(&shop, "OrderOutboxFailureQueueUrl", 1).await;
@@ -151,13 +151,14 @@ async fn e2e_an_order_created_sns_refused_is_reported_then_republished_and_the_o
     assert!(skipped["reason"].as_str().unwrap().contains("InvalidParameter"), "{skipped}");
     let other = shop.place_ok(&order("tok_visa", &[("SKU-CAP", 1)])).await;
     shop.settles(&other, "SHIPPED", SAGA).await;
-    assert_eq!(shop.order(&id).await["status"], "PENDING", "the shard moved past it; it waits for the operator");
+    let pending = shop.order_of(customer, &id).await.expect("the customer's order");
+    assert_eq!(pending["status"], "PENDING", "the shard moved past it; it waits for the operator");
 
     // Its cause fixed, the operator publishes it; a second run finds nothing to do.
     proxy.clear();
     let published = shop.shopsphere(&["outbox", "republish", "--older-than", "0s"]).await;
     assert!(published.contains(&id) && published.contains("published OrderCreated for 1 order(s)"), "{published}");
-    shop.settles(&id, "SHIPPED", SAGA).await;
+    shop.settles_as(customer, &id, "SHIPPED", SAGA).await;
     let again = shop.shopsphere(&["outbox", "republish", "--older-than", "0s"]).await;
     assert!(again.contains("published OrderCreated for 0 order(s)"), "{again}");
     shop.audit_clean(SAGA).await;

@@ -80,7 +80,7 @@ pub struct InstanceStats {
 
 pub struct Function {
     pub spec: FunctionSpec,
-    /// The deployed name (`shopsphere-<stage>-<binary>`).
+    /// The deployed name (`<stack>-<binary>`).
     pub name: String,
     binary: PathBuf,
     environment: Vec<(String, String)>,
@@ -108,8 +108,7 @@ impl Function {
         bin_dir: &Path,
         log_dir: Option<&Path>,
     ) -> anyhow::Result<Function> {
-        let stage = stack.parameters.get("Stage").map(String::as_str).unwrap_or("local");
-        let name = format!("shopsphere-{stage}-{}", spec.binary);
+        let name = format!("{}-{}", stack.name, spec.binary);
         let region = target.region.as_str();
         let mut environment: Vec<(String, String)> = [
             ("AWS_LAMBDA_FUNCTION_NAME", name.as_str()),

@@ -1,7 +1,10 @@
 //! The HTTP API on a local port: each request matched against the routes
 //! the template gives the functions (`Type: HttpApi` events), passed to the
 //! function in API Gateway's payload format 2.0, its answer mapped back as
-//! API Gateway maps it.
+//! API Gateway maps it. A route its template guards with a JWT authorizer
+//! gets the request only with a token the authorizer accepts (else 401
+//! `{"message":"Unauthorized"}`, as API Gateway answers), and the token's
+//! claims in `requestContext.authorizer.jwt`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,10 +20,15 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use crate::function::{ACCOUNT, Function};
+use crate::jwt::{JwtAuthorizer, Verified};
 use crate::stack::Route;
 
+/// A request's route: its function, authorizer and path parameters.
+type Matched<'a> = (&'a Route, &'a Arc<Function>, Option<&'a Arc<JwtAuthorizer>>, BTreeMap<String, String>);
+
 pub struct HttpApi {
-    pub routes: Vec<(Route, Arc<Function>)>,
+    /// Each route, its function, and the authorizer that guards it.
+    pub routes: Vec<(Route, Arc<Function>, Option<Arc<JwtAuthorizer>>)>,
     pub region: String,
 }
 
@@ -38,12 +46,12 @@ impl HttpApi {
 
     /// The route for a request, and its path parameters. Exact segments win
     /// over `{param}` ones, as in API Gateway.
-    fn route(&self, method: &Method, path: &str) -> Option<(&Route, &Arc<Function>, BTreeMap<String, String>)> {
+    fn route(&self, method: &Method, path: &str) -> Option<Matched<'_>> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         self.routes
             .iter()
-            .filter(|(r, _)| r.method == "ANY" || r.method == method.as_str())
-            .filter_map(|(r, f)| {
+            .filter(|(r, _, _)| r.method == "ANY" || r.method == method.as_str())
+            .filter_map(|(r, f, a)| {
                 let pattern: Vec<&str> = r.path.trim_matches('/').split('/').collect();
                 if pattern.len() != segments.len() {
                     return None;
@@ -58,9 +66,9 @@ impl HttpApi {
                         _ => return None,
                     }
                 }
-                Some((r, f, params))
+                Some((r, f, a.as_ref(), params))
             })
-            .min_by_key(|(_, _, params)| params.len())
+            .min_by_key(|(_, _, _, params)| params.len())
     }
 }
 
@@ -83,14 +91,32 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some((route, function, params)) = api.route(&method, uri.path()) else {
+    let Some((route, function, authorizer, params)) = api.route(&method, uri.path()) else {
         return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let verified = match authorizer {
+        None => None,
+        Some(authorizer) => match authorizer.authorize(&headers).await {
+            Ok(verified) => Some(verified),
+            Err(rejection) => {
+                tracing::info!(authorizer = %authorizer.name, reason = %rejection, "request refused");
+                let mut refused = message(StatusCode::UNAUTHORIZED, "Unauthorized");
+                let challenge = format!(r#"Bearer error="invalid_token" error_description="{rejection}""#);
+                if let Ok(value) = HeaderValue::try_from(challenge.replace(['\r', '\n'], " ")) {
+                    refused.headers_mut().insert("www-authenticate", value);
+                }
+                return refused;
+            }
+        },
     };
     if !function.current_switch().running {
         return message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
     }
     let route_key = format!("{} {}", route.method, route.path);
-    let event = request_event(&route_key, &method, &uri, &headers, &body, &params, peer);
+    let mut event = request_event(&route_key, &method, &uri, &headers, &body, &params, peer);
+    if let Some(Verified { claims, scopes }) = verified {
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": scopes}});
+    }
     let payload = serde_json::to_vec(&event).expect("a request event serializes");
     match function.answer(payload.into(), 1, &api.region).await {
         Some(answer) => response(&answer),

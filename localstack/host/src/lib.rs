@@ -7,6 +7,7 @@
 pub mod control;
 pub mod function;
 pub mod http_api;
+pub mod jwt;
 pub mod proxy;
 pub mod runtime_api;
 pub mod sqs;
@@ -26,8 +27,9 @@ use serde_json::{Value, json};
 
 pub use crate::function::{Function, Target};
 use crate::http_api::HttpApi;
+use crate::jwt::JwtAuthorizer;
 use crate::sqs::SqsMapping;
-use crate::stack::{EventSource, FunctionSpec, Stack};
+use crate::stack::{AuthorizerSpec, EventSource, FunctionSpec, Stack};
 use crate::stream::StreamMapping;
 
 /// Where the function binaries are, relative to the repository: built as
@@ -61,6 +63,21 @@ pub struct Running {
     pub control: SocketAddr,
 }
 
+/// The template's JWT authorizer with its issuer and audience as `stack`
+/// resolves them (LocalStack has no Cognito: the stack names an issuer).
+fn jwt_authorizer(stack: &Stack, spec: &AuthorizerSpec) -> anyhow::Result<JwtAuthorizer> {
+    let context = || format!("authorizer {} of stack {}", spec.name, stack.name);
+    let issuer = stack.resolve_if(&spec.conditions, &spec.issuer).with_context(context)?;
+    let audience = spec
+        .audience
+        .iter()
+        .map(|a| stack.resolve_if(&spec.conditions, a))
+        .collect::<anyhow::Result<_>>()
+        .with_context(context)?;
+    JwtAuthorizer::new(&spec.name, &issuer, audience, &spec.identity_source)
+        .with_context(|| format!("{}: give the stack an AuthIssuer and AuthAudience", context()))
+}
+
 impl Host {
     /// Start `specs` against `stack`: one warm instance per function, then
     /// their event sources, the HTTP API and the control interface.
@@ -91,6 +108,7 @@ impl Host {
 
         let mut sqs_mappings: BTreeMap<String, Vec<Arc<SqsMapping>>> = BTreeMap::new();
         let mut routes = Vec::new();
+        let mut authorizers: BTreeMap<String, Arc<JwtAuthorizer>> = BTreeMap::new();
         for (id, function) in &functions {
             for source in &function.spec.events {
                 match source {
@@ -123,7 +141,20 @@ impl Host {
                         };
                         tokio::spawn(Arc::new(mapping).run());
                     }
-                    EventSource::Http(route) => routes.push((route.clone(), function.clone())),
+                    EventSource::Http(route) => {
+                        let authorizer = match &route.authorizer {
+                            None => None,
+                            Some(spec) => Some(match authorizers.get(&spec.name) {
+                                Some(known) => Arc::clone(known),
+                                None => {
+                                    let made = Arc::new(jwt_authorizer(stack, spec)?);
+                                    authorizers.insert(spec.name.clone(), made.clone());
+                                    made
+                                }
+                            }),
+                        };
+                        routes.push((route.clone(), function.clone(), authorizer));
+                    }
                 }
             }
         }

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shopsphere_local::runtime_api::Outcome;
-use shopsphere_local::{Function, Host, Options, Target, stack};
+use shopsphere_local::{Function, Host, Options, Target, jwt, stack};
 use shopsphere_template::{Template, template_path};
 
 #[derive(Parser)]
@@ -21,9 +22,6 @@ struct Cli {
     /// The stack template.yaml is deployed as.
     #[arg(long, default_value = "shopsphere-local", global = true)]
     stack: String,
-    /// The template's Stage parameter.
-    #[arg(long, default_value = "local", global = true)]
-    stage: String,
     /// Another template parameter, e.g. `--parameter NotificationDelayMs=0`.
     #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = key_value, global = true)]
     parameters: Vec<(String, String)>,
@@ -58,6 +56,21 @@ enum Command {
         /// can crash it at a step boundary (`crash?at=claim|call|commit|publish`).
         #[arg(long)]
         crash_points: bool,
+        /// Port of the host's own JWT issuer (OIDC discovery and JWKS), run
+        /// when no `--parameter AuthIssuer=...` names one: the stack trusts
+        /// it, and its key is written to `<logs>/issuer.json`.
+        #[arg(long, default_value_t = 3001)]
+        issuer_port: u16,
+    },
+    /// Print a JWT the local stack accepts, signed with the key the host's
+    /// issuer wrote (`up` without an AuthIssuer).
+    Token {
+        /// The customer: the token's subject (`sub`).
+        #[arg(long)]
+        subject: String,
+        /// The issuer file `up` wrote [default: target/local-host/<stack>/issuer.json].
+        #[arg(long)]
+        key_file: Option<PathBuf>,
     },
     /// Deploy, then print a `sam local --env-vars` file: every function's
     /// variables as this stack resolves them, and the endpoint for containers.
@@ -76,10 +89,26 @@ enum Command {
     },
 }
 
+/// The template parameters that name the JWT issuer and audience the API trusts.
+const AUTH_ISSUER: &str = "AuthIssuer";
+const AUTH_AUDIENCE: &str = "AuthAudience";
+/// The audience of the host's own issuer's tokens, unless AuthAudience says.
+const LOCAL_AUDIENCE: &str = "shopsphere-local";
+const ISSUER_FILE: &str = "issuer.json";
+
+fn default_log_dir(stack: &str) -> PathBuf {
+    PathBuf::from("target/local-host").join(stack)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     shopsphere_runtime::init_tracing_stderr();
+    if let Command::Token { subject, key_file } = &cli.command {
+        let key_file = key_file.clone().unwrap_or_else(|| default_log_dir(&cli.stack).join(ISSUER_FILE));
+        println!("{}", jwt::token_from_file(&key_file, subject)?);
+        return Ok(());
+    }
     let crash_points = matches!(cli.command, Command::Up { crash_points: true, .. });
     let target = Target { endpoint: cli.endpoint.clone(), region: cli.region.clone(), crash_points };
     let config = shopsphere_runtime::config_loader()
@@ -91,7 +120,19 @@ async fn main() -> anyhow::Result<()> {
     let text = std::fs::read_to_string(template_path()).context("reading template.yaml")?;
     let template = Template::parse(&text)?;
     let mut parameters: BTreeMap<String, String> = cli.parameters.into_iter().collect();
-    parameters.insert("Stage".into(), cli.stage.clone());
+    let own_issuer = match &cli.command {
+        Command::Up { issuer_port, .. } if parameters.get(AUTH_ISSUER).is_none_or(|i| i.is_empty()) => {
+            let audience = parameters.get(AUTH_AUDIENCE).filter(|a| !a.is_empty()).cloned();
+            let audience = audience.unwrap_or_else(|| LOCAL_AUDIENCE.to_owned());
+            let key = Arc::new(jwt::SigningKey::generate()?);
+            let addr = SocketAddr::from(([127, 0, 0, 1], *issuer_port));
+            let issuer = jwt::LocalIssuer::serve(addr, "", &audience, key).await.context("serving the local issuer")?;
+            parameters.insert(AUTH_ISSUER.into(), issuer.url.clone());
+            parameters.insert(AUTH_AUDIENCE.into(), audience);
+            Some(issuer)
+        }
+        _ => None,
+    };
     let stack = stack::ensure(&config, &cli.stack, &text, &parameters).await?;
     match cli.command {
         Command::Deploy => {
@@ -104,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&file)?);
         }
         Command::Up { api_port, control_port, logs, .. } => {
-            let log_dir = logs.unwrap_or_else(|| PathBuf::from("target/local-host").join(&cli.stack));
+            let log_dir = logs.unwrap_or_else(|| default_log_dir(&cli.stack));
             let options = Options {
                 target,
                 bin_dir: cli.bin_dir,
@@ -113,7 +154,17 @@ async fn main() -> anyhow::Result<()> {
                 control: SocketAddr::from(([127, 0, 0, 1], control_port)),
             };
             let running = Host::up(&config, &stack, &stack::functions(&template)?, &options).await?;
+            let mut auth = serde_json::json!({
+                "issuer": stack.parameters.get(AUTH_ISSUER),
+                "audience": stack.parameters.get(AUTH_AUDIENCE),
+            });
+            if let Some(issuer) = &own_issuer {
+                let key_file = log_dir.join(ISSUER_FILE);
+                issuer.write_file(&key_file)?;
+                auth["key_file"] = serde_json::json!(key_file);
+            }
             let ready = serde_json::json!({
+                "auth": auth,
                 "api": format!("http://{}", running.api),
                 "control": format!("http://{}", running.control),
                 "stack": stack.name,
@@ -126,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
             running.host.stop();
             eprintln!("shopsphere-local: stopping; every function process is killed by its PID");
         }
+        Command::Token { .. } => unreachable!("answered before the deploy"),
         Command::Invoke { function, event } => {
             let spec = stack::function(&template, &function)?;
             let payload = std::fs::read(&event).with_context(|| format!("reading {}", event.display()))?;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
-use shopsphere_template::{Template, Value, getatt_target, one_or_many, ref_target, with_code_uri};
+use shopsphere_template::{Template, Value, getatt_target, intrinsic, one_or_many, ref_target, with_code_uri};
 
 /// Functions are off, so CloudFormation never reads this object; the SAM
 /// transform only insists on an S3 URI (as after `sam package`).
@@ -77,7 +77,7 @@ pub async fn ensure(
     };
     if !reusable {
         if existing.is_some() {
-            delete(cfn, name).await?;
+            delete(config, name).await?;
         }
         let mut create = cfn
             .create_stack()
@@ -146,8 +146,34 @@ pub fn defaults(template_text: &str) -> anyhow::Result<HashMap<String, String>> 
 }
 
 /// Delete the stack and wait until it is gone.
-pub async fn delete(cfn: &Client, name: &str) -> anyhow::Result<()> {
+/// Delete stack `name`, wait until it is gone, then delete the tables it
+/// retained: `DeletionPolicy: Retain` keeps them on AWS, but local state is
+/// disposable, and a stack of the same name could not be created over them.
+pub async fn delete(config: &aws_config::SdkConfig, name: &str) -> anyhow::Result<()> {
+    let cfn = &Client::new(config);
+    let tables: Vec<String> = match cfn.describe_stack_resources().stack_name(name).send().await {
+        Ok(out) => out
+            .stack_resources
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.resource_type() == Some("AWS::DynamoDB::Table"))
+            .filter_map(|r| r.physical_resource_id)
+            .collect(),
+        Err(_) => vec![], // no such stack
+    };
     cfn.delete_stack().stack_name(name).send().await.context("deleting the stack")?;
+    wait_deleted(cfn, name).await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    for table in tables {
+        if let Err(e) = dynamodb.delete_table().table_name(&table).send().await {
+            let gone = e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception());
+            anyhow::ensure!(gone, "deleting the retained table {table}: {}", shopsphere_runtime::error_chain(&e));
+        }
+    }
+    Ok(())
+}
+
+async fn wait_deleted(cfn: &Client, name: &str) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         let status = match cfn.describe_stacks().stack_name(name).send().await {
@@ -217,17 +243,71 @@ pub struct StreamSource {
 }
 
 /// An HTTP API route (`Type: HttpApi`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     pub method: String,
     pub path: String,
+    /// The JWT authorizer that guards it: the event's `Auth.Authorizer`, else
+    /// its API's `DefaultAuthorizer`; `None` for an open route (`NONE`).
+    pub authorizer: Option<AuthorizerSpec>,
+}
+
+/// A JWT authorizer of an `AWS::Serverless::HttpApi` (`Auth.Authorizers`),
+/// its issuer and audience as the template writes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizerSpec {
+    pub name: String,
+    pub identity_source: String,
+    pub issuer: Value,
+    pub audience: Vec<Value>,
+    /// The template's `Conditions`, which `!If`s in issuer and audience test.
+    pub conditions: Value,
+}
+
+fn route(t: &Template, function: &str, name: &str, props: &Value) -> anyhow::Result<Route> {
+    let api = props.get("ApiId").and_then(ref_target).and_then(|id| t.resources.get(id));
+    let auth = api.and_then(|a| a.prop("Auth"));
+    let chosen = props
+        .get("Auth")
+        .and_then(|a| a.get("Authorizer"))
+        .or_else(|| auth.and_then(|a| a.get("DefaultAuthorizer")))
+        .and_then(Value::as_str)
+        .filter(|n| *n != "NONE");
+    let authorizer = match chosen {
+        None => None,
+        Some(chosen) => {
+            let spec = auth
+                .and_then(|a| a.get("Authorizers"))
+                .and_then(|a| a.get(chosen))
+                .with_context(|| format!("{function}.Events.{name}: its API has no authorizer {chosen}"))?;
+            let jwt = spec.get("JwtConfiguration").with_context(|| {
+                format!("{function}.Events.{name}: authorizer {chosen} is not a JWT one (the local host runs JWT authorizers)")
+            })?;
+            Some(AuthorizerSpec {
+                name: chosen.to_owned(),
+                identity_source: spec
+                    .get("IdentitySource")
+                    .and_then(Value::as_str)
+                    .unwrap_or("$request.header.Authorization")
+                    .to_owned(),
+                issuer: jwt.get("issuer").cloned().unwrap_or(Value::Null),
+                audience: jwt.get("audience").map(one_or_many).unwrap_or_default().into_iter().cloned().collect(),
+                conditions: t.raw.get("Conditions").cloned().unwrap_or(Value::Null),
+            })
+        }
+    };
+    Ok(Route {
+        method: props.get("Method").and_then(Value::as_str).unwrap_or("ANY").to_uppercase(),
+        path: props.get("Path").and_then(Value::as_str).unwrap_or("/{proxy+}").to_owned(),
+        authorizer,
+    })
 }
 
 /// Lambda's concurrency cap for an SQS mapping without `ScalingConfig`
 /// stands in for "unreserved account concurrency" locally.
 const DEFAULT_SQS_CONCURRENCY: usize = 5;
 
-fn event_source(function: &str, name: &str, event: &Value) -> anyhow::Result<EventSource> {
+fn event_source(t: &Template, function: &str, name: &str, event: &Value) -> anyhow::Result<EventSource> {
     let props = event.get("Properties").cloned().unwrap_or(Value::Null);
     let int = |key: &str| props.get(key).and_then(Value::as_i64);
     let secs = |key: &str| int(key).map(|s| Duration::from_secs(s.max(0) as u64));
@@ -284,10 +364,7 @@ fn event_source(function: &str, name: &str, event: &Value) -> anyhow::Result<Eve
                 .map(|(id, _)| id.to_owned()),
             enabled,
         }),
-        Some("HttpApi") => EventSource::Http(Route {
-            method: props.get("Method").and_then(Value::as_str).unwrap_or("ANY").to_uppercase(),
-            path: props.get("Path").and_then(Value::as_str).unwrap_or("/{proxy+}").to_owned(),
-        }),
+        Some("HttpApi") => EventSource::Http(route(t, function, name, &props)?),
         other => bail!("{function}.Events.{name}: the local host does not run {other:?} event sources"),
     })
 }
@@ -327,7 +404,7 @@ pub fn function(t: &Template, logical_id: &str) -> anyhow::Result<FunctionSpec> 
             .and_then(Value::as_mapping)
             .into_iter()
             .flatten()
-            .map(|(name, event)| event_source(logical_id, name.as_str().unwrap_or_default(), event))
+            .map(|(name, event)| event_source(t, logical_id, name.as_str().unwrap_or_default(), event))
             .collect::<anyhow::Result<_>>()?,
     })
 }
@@ -379,6 +456,47 @@ pub fn sam_env_vars(
 }
 
 impl Stack {
+    /// A value that may be `!If [Condition, a, b]` (nested or not), the
+    /// branch chosen by `conditions` evaluated against this stack's
+    /// parameters, then [`Stack::resolve`]d.
+    pub fn resolve_if(&self, conditions: &Value, value: &Value) -> anyhow::Result<String> {
+        match intrinsic(value, "If").and_then(Value::as_sequence).map(Vec::as_slice) {
+            Some([condition, yes, no]) => {
+                let name = condition.as_str().context("!If names a condition")?;
+                let chosen = if self.condition(conditions, name)? { yes } else { no };
+                self.resolve_if(conditions, chosen)
+            }
+            Some(_) => bail!("!If takes [condition, value if true, value if false]"),
+            None => self.resolve(value),
+        }
+    }
+
+    /// Condition `name` of `conditions` on this stack's parameters.
+    fn condition(&self, conditions: &Value, name: &str) -> anyhow::Result<bool> {
+        let body = conditions.get(name).with_context(|| format!("the template has no condition {name}"))?;
+        self.holds(conditions, body).with_context(|| format!("condition {name}"))
+    }
+
+    fn holds(&self, conditions: &Value, body: &Value) -> anyhow::Result<bool> {
+        let operands = |f: &str| intrinsic(body, f).and_then(Value::as_sequence);
+        if let Some(name) = intrinsic(body, "Condition").and_then(Value::as_str) {
+            return self.condition(conditions, name);
+        }
+        if let Some([a, b]) = operands("Equals").map(Vec::as_slice) {
+            return Ok(self.resolve(a)? == self.resolve(b)?);
+        }
+        if let Some([inner]) = operands("Not").map(Vec::as_slice) {
+            return Ok(!self.holds(conditions, inner)?);
+        }
+        if let Some(all) = operands("And") {
+            return all.iter().try_fold(true, |acc, c| Ok(acc && self.holds(conditions, c)?));
+        }
+        if let Some(any) = operands("Or") {
+            return any.iter().try_fold(false, |acc, c| Ok(acc || self.holds(conditions, c)?));
+        }
+        bail!("cannot evaluate {body:?} locally")
+    }
+
     /// A template value as the deployed stack gives it: `!Ref` of a resource
     /// is its physical id (queue URL, topic ARN, table name), of a parameter
     /// its value; scalars are themselves.

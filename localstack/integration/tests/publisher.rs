@@ -8,12 +8,12 @@ use shopsphere_localstack_tests::{Emulator, attribute, emulator};
 use shopsphere_messaging::{Publisher, SnsPublisher, TopicMap};
 
 fn inventory_updated(order: &str) -> Envelope {
-    let created = samples::order_created(order, "tok_visa");
+    let created = samples::order_created(order);
     samples::inventory_updated(&samples::payment_processed(&created), &created)
 }
 
 fn payment_failed(order: &str) -> Envelope {
-    samples::payment_failed(&samples::order_created(order, "tok_decline"))
+    samples::payment_failed(&samples::order_created(order))
 }
 
 async fn two_topics(emu: &Emulator) -> (String, String, SnsPublisher) {

@@ -25,7 +25,6 @@ async fn the_template_deploys_and_fans_each_event_out_to_exactly_its_consumers()
     cfn.create_stack()
         .stack_name(&stack)
         .template_url(shopsphere_local::stack::upload(&emu.config, &stack, &body).await.expect("upload the template"))
-        .parameters(param("Stage", &stage))
         .parameters(param("DeployFunctions", "false"))
         .capabilities(Capability::CapabilityIam)
         .capabilities(Capability::CapabilityAutoExpand)
@@ -65,7 +64,7 @@ async fn the_template_deploys_and_fans_each_event_out_to_exactly_its_consumers()
     assert_eq!(redrive["maxReceiveCount"].to_string().trim_matches('"'), default.to_string(), "{redrive}");
 
     let topics = TopicMap::new(EventType::ALL.map(|t| (t, outputs[&format!("{}TopicArn", t.name())].clone())));
-    let order = samples::order_created("o-stack-1", "tok_visa");
+    let order = samples::order_created("o-stack-1");
     SnsPublisher::new(emu.sns.clone(), topics).publish(&order).await.unwrap();
 
     for consumer in ["Payment", "Notification", "OrderStatus", "Analytics"] {
@@ -98,7 +97,6 @@ async fn six_stacks_of_the_template_created_at_once_all_pass_the_sam_transform()
             .change_set_name("transform")
             .change_set_type(aws_sdk_cloudformation::types::ChangeSetType::Create)
             .template_url(&url)
-            .parameters(param("Stage", stage))
             .parameters(param("DeployFunctions", "false"))
             .capabilities(Capability::CapabilityIam)
             .capabilities(Capability::CapabilityAutoExpand)

@@ -5,9 +5,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+};
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
 use shopsphere_idempotency::{CommitError, Idempotency, IdempotencyStore, InMemoryStore, StoreError, Ticket};
 use shopsphere_order_api::{Accepted, Api, Catalog, Orders};
 use shopsphere_orders::{OrderView, Product};
+use shopsphere_payment_tokens::PaymentToken;
 use shopsphere_runtime::{TableError, Write};
 
 pub struct FakeCatalog(pub Vec<Product>);
@@ -37,11 +43,12 @@ pub fn catalog() -> FakeCatalog {
     FakeCatalog(vec![product("SKU-MUG", "Mug", 1250), product("SKU-TEE", "T-shirt", 2000)])
 }
 
-/// Order rows, and the request records they commit with.
+/// Order rows, and the request records and payment tokens they commit with.
 #[derive(Default)]
 pub struct InMemoryOrders {
     pub rows: Mutex<HashMap<String, OrderView>>,
     pub requests: Arc<InMemoryStore>,
+    pub tokens: Mutex<HashMap<String, PaymentToken>>,
 }
 
 impl InMemoryOrders {
@@ -52,6 +59,10 @@ impl InMemoryOrders {
     pub fn row(&self, id: &str) -> OrderView {
         self.rows.lock().unwrap()[id].clone()
     }
+
+    pub fn token(&self, id: &str) -> Option<PaymentToken> {
+        self.tokens.lock().unwrap().get(id).cloned()
+    }
 }
 
 impl Orders for &InMemoryOrders {
@@ -59,16 +70,23 @@ impl Orders for &InMemoryOrders {
         Ok(self.rows.lock().unwrap().get(order_id).cloned())
     }
 
-    async fn create(&self, order: &OrderView) -> Result<Write<OrderView>, TableError> {
+    async fn create(&self, order: &OrderView, token: &PaymentToken) -> Result<Write<OrderView>, TableError> {
         let mut rows = self.rows.lock().unwrap();
         if let Some(existing) = rows.get(&order.order_id) {
             return Ok(Write::Refused(Some(existing.clone())));
         }
         rows.insert(order.order_id.clone(), order.clone());
+        self.tokens.lock().unwrap().insert(order.order_id.clone(), token.clone());
         Ok(Write::Done)
     }
 
-    async fn create_keyed(&self, ticket: &Ticket, order: &OrderView, accepted: &Accepted) -> Result<(), CommitError> {
+    async fn create_keyed(
+        &self,
+        ticket: &Ticket,
+        order: &OrderView,
+        token: &PaymentToken,
+        accepted: &Accepted,
+    ) -> Result<(), CommitError> {
         let completed = ticket
             .completed_record(accepted)
             .map_err(|e| StoreError::Corrupt { key: ticket.key.clone(), reason: e.to_string() })?;
@@ -77,6 +95,7 @@ impl Orders for &InMemoryOrders {
         }
         self.requests.complete(&completed, ticket.owner_token).await?;
         self.rows.lock().unwrap().insert(order.order_id.clone(), order.clone());
+        self.tokens.lock().unwrap().insert(order.order_id.clone(), token.clone());
         Ok(())
     }
 }
@@ -85,4 +104,20 @@ pub type TestApi<'a> = Api<&'a FakeCatalog, &'a InMemoryOrders, Arc<InMemoryStor
 
 pub fn api<'a>(catalog: &'a FakeCatalog, orders: &'a InMemoryOrders) -> TestApi<'a> {
     Api { catalog, orders, idempotency: Idempotency::new(orders.requests.clone()) }
+}
+
+/// `request` as API Gateway passes it once its JWT authorizer has verified a
+/// token whose subject is `subject`.
+pub fn as_customer(request: Request, subject: &str) -> Request {
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = [("sub", subject), ("iss", "https://issuer.example.com"), ("aud", "shopsphere")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    jwt.scopes = Some(vec![]);
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.authorizer = Some(authorizer);
+    request.with_request_context(RequestContext::ApiGatewayV2(context))
 }

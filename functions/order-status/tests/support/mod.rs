@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use shopsphere_messaging::{Consumer, InMemoryPublisher};
 use shopsphere_order_status::OrderStatusService;
-use shopsphere_order_status::domain::{Applied, OrderRows, StatusChange};
+use shopsphere_order_status::domain::{Applied, Milestone, Milestones, OrderRows, StatusChange};
 use shopsphere_orders::OrderView;
 use shopsphere_runtime::{TableError, Write};
 
@@ -54,6 +54,31 @@ impl OrderRows for &InMemoryOrders {
     }
 }
 
-pub fn consumer(orders: &InMemoryOrders) -> Consumer<OrderStatusService<&InMemoryOrders>, InMemoryPublisher> {
-    Consumer::in_memory(OrderStatusService { orders })
+/// The milestones recorded, in order.
+#[derive(Default)]
+pub struct InMemoryMilestones(pub Mutex<Vec<Milestone>>);
+
+impl Milestones for InMemoryMilestones {
+    fn record(&self, milestone: Milestone) {
+        self.0.lock().unwrap().push(milestone);
+    }
+}
+
+impl Milestones for &InMemoryMilestones {
+    fn record(&self, milestone: Milestone) {
+        (*self).record(milestone)
+    }
+}
+
+pub fn consumer(
+    orders: &InMemoryOrders,
+) -> Consumer<OrderStatusService<&InMemoryOrders, InMemoryMilestones>, InMemoryPublisher> {
+    Consumer::in_memory(OrderStatusService { orders, milestones: InMemoryMilestones::default() })
+}
+
+pub fn counting_consumer<'a>(
+    orders: &'a InMemoryOrders,
+    milestones: &'a InMemoryMilestones,
+) -> Consumer<OrderStatusService<&'a InMemoryOrders, &'a InMemoryMilestones>, InMemoryPublisher> {
+    Consumer::in_memory(OrderStatusService { orders, milestones })
 }

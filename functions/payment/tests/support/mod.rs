@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use shopsphere_events::{Envelope, samples};
 use shopsphere_messaging::{Consumer, InMemoryPublisher};
 use shopsphere_payment::gateway::{GatewayRecord, Ledger, SimulatedGateway, charge_key, refund_key};
-use shopsphere_payment::{Payment, PaymentRecord, PaymentStatus, Payments};
+use shopsphere_payment::{Payment, PaymentRecord, PaymentStatus, PaymentTokens, Payments};
 use shopsphere_runtime::{TableError, Updated, Write};
 
 #[derive(Default)]
@@ -154,8 +155,49 @@ pub fn gateway(ledger: &InMemoryLedger) -> TestGateway<'_> {
     SimulatedGateway { limit: 50_000, flaky_failures: 1, ledger }
 }
 
-pub type TestConsumer<'a> = Consumer<Payment<&'a InMemoryPayments, TestGateway<'a>>, InMemoryPublisher>;
+/// The payment-tokens table in memory: order id → token.
+#[derive(Default)]
+pub struct InMemoryTokens(pub Mutex<HashMap<String, String>>);
 
-pub fn consumer<'a>(payments: &'a InMemoryPayments, ledger: &'a InMemoryLedger) -> TestConsumer<'a> {
-    Consumer::in_memory(Payment { payments, gateway: gateway(ledger) })
+impl InMemoryTokens {
+    /// What order-api does with a new order's token.
+    pub fn deposit(&self, order_id: &str, token: &str) {
+        self.0.lock().unwrap().insert(order_id.to_owned(), token.to_owned());
+    }
+
+    pub fn on_file(&self, order_id: &str) -> bool {
+        self.0.lock().unwrap().contains_key(order_id)
+    }
+}
+
+impl PaymentTokens for &InMemoryTokens {
+    async fn token(&self, order_id: &str) -> Result<Option<String>, TableError> {
+        Ok(self.0.lock().unwrap().get(order_id).cloned())
+    }
+
+    async fn forget(&self, order_id: &str) -> Result<(), TableError> {
+        self.0.lock().unwrap().remove(order_id);
+        Ok(())
+    }
+}
+
+/// An order placed with `token`: its OrderCreated, the token deposited.
+pub fn placed(tokens: &InMemoryTokens, order_id: &str, token: &str) -> Envelope {
+    tokens.deposit(order_id, token);
+    samples::order_created(order_id)
+}
+
+/// The payments table, the gateway's ledger and the payment tokens, in memory.
+#[derive(Default)]
+pub struct Fakes {
+    pub payments: InMemoryPayments,
+    pub ledger: InMemoryLedger,
+    pub tokens: InMemoryTokens,
+}
+
+pub type TestConsumer<'a> =
+    Consumer<Payment<&'a InMemoryPayments, TestGateway<'a>, &'a InMemoryTokens>, InMemoryPublisher>;
+
+pub fn consumer(fakes: &Fakes) -> TestConsumer<'_> {
+    Consumer::in_memory(Payment { payments: &fakes.payments, gateway: gateway(&fakes.ledger), tokens: &fakes.tokens })
 }

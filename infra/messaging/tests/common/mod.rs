@@ -5,7 +5,7 @@ use shopsphere_events::{Envelope, samples};
 
 /// An InventoryUpdated event of order `order` (correlation id `req-<order>`).
 pub fn event(order: &str) -> Envelope {
-    let created = samples::order_created(order, "tok_visa");
+    let created = samples::order_created(order);
     samples::inventory_updated(&samples::payment_processed(&created), &created)
 }
 

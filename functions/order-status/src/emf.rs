@@ -2,9 +2,7 @@
 //! Lambda ships them to the function's log group, where CloudWatch makes
 //! them metrics. No PutMetricData call, so no permission and no latency.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use shopsphere_runtime::{ConfigError, env_var};
+use shopsphere_runtime::{ConfigError, env_var, now_ms};
 
 use crate::domain::{Milestone, Milestones};
 
@@ -24,7 +22,7 @@ impl EmfMilestones {
     }
 
     /// The EMF line counting one `milestone` at `timestamp_ms`.
-    pub fn line(&self, milestone: Milestone, timestamp_ms: u128) -> String {
+    pub fn line(&self, milestone: Milestone, timestamp_ms: i64) -> String {
         let metric = milestone.metric();
         serde_json::json!({
             "_aws": {
@@ -44,8 +42,7 @@ impl EmfMilestones {
 
 impl Milestones for EmfMilestones {
     fn record(&self, milestone: Milestone) {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-        println!("{}", self.line(milestone, now));
+        println!("{}", self.line(milestone, now_ms()));
     }
 }
 
@@ -63,6 +60,6 @@ mod tests {
         assert_eq!(directive["Namespace"], "ShopSphere");
         assert_eq!(directive["Dimensions"], serde_json::json!([["FunctionName"]]));
         assert_eq!(directive["Metrics"][0], serde_json::json!({"Name": "OrdersFinalised", "Unit": "Count"}));
-        assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000_u64);
+        assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000_i64);
     }
 }

@@ -3,14 +3,12 @@
 //! trusting the shop's issuer, and order-api taking the customer from the
 //! verified token's subject.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Value, json};
 use shopsphere_e2e::{AUDIENCE, CUSTOMER, Shop, order};
 use shopsphere_local::jwt::SigningKey;
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs() as i64
+    shopsphere_runtime::now_ms() / 1000
 }
 
 /// Claims a token of the shop's issuer would carry, with `overrides`.

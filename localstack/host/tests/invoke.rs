@@ -41,8 +41,7 @@ async fn invoking_payment_with_an_order_created_fixture_prints_its_batch_respons
         .lines()
         .find_map(|line| line.strip_prefix("PaymentTokensTableName\t"))
         .expect("the stack's PaymentTokensTableName output");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let deposit = PaymentToken::new(ORDER, "tok_visa", i64::try_from(now).unwrap());
+    let deposit = PaymentToken::new(ORDER, "tok_visa", shopsphere_runtime::now_ms() / 1000);
     PaymentTokensTable::new(emu.dynamodb.clone(), tokens_table).0.put(&deposit).await.expect("deposit the token");
 
     let mut invoke = host(&root, &stack);
